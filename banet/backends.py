@@ -1,0 +1,70 @@
+"""Inference backends: both take a float32 (N,3,H,W) batch in [0,1], H and W multiples of 32,
+and return (confidence, attention-or-None) as float32 (N,1,H,W) arrays."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from .model import BANet
+
+
+class Backend(Protocol):
+    name: str
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+def auto_device() -> torch.device:
+    """CUDA, then Apple MPS, then CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+class TorchBackend:
+    """Eager PyTorch on any device; channels-last memory layout (faster convolutions on CPU)."""
+
+    name = "torch"
+
+    def __init__(self, model: BANet, device: str | torch.device = "auto") -> None:
+        self.device = auto_device() if str(device) == "auto" else torch.device(device)
+        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+            out = self.model(x)
+            confidence = torch.sigmoid(out.logits).float().cpu().numpy()
+            attention = (
+                None if out.attention_logits is None
+                else torch.sigmoid(out.attention_logits).float().cpu().numpy()
+            )
+        return confidence, attention
+
+
+class OnnxBackend:
+    """ONNX Runtime on a model written by `banet.onnx.export_onnx` (CUDA provider when present)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        available = ort.get_available_providers()
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        self.session = ort.InferenceSession(str(Path(path)), options, providers=providers)
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        results = self.session.run(None, {"image": batch})
+        named = dict(zip(self.outputs, results))
+        return named["confidence"], named.get("attention")

@@ -1,0 +1,50 @@
+"""Gradient Calculation Layer (paper §3.3): fixed Sobel filters as a convolution."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Scaled by 1/4 so that a unit step edge has magnitude 1 (plain Sobel gives 4).
+_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 4
+_LUMA = (0.299, 0.587, 0.114)
+
+
+class Gradients(NamedTuple):
+    gx: torch.Tensor
+    gy: torch.Tensor
+    magnitude: torch.Tensor
+
+    def direction(self, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradient direction, unit length where |g| >= eps and shrinking linearly to 0 below."""
+        scale = self.magnitude.clamp_min(eps)
+        return self.gx / scale, self.gy / scale
+
+
+def normalize_gray(image: torch.Tensor) -> torch.Tensor:
+    """Eq. 12 as we read it: luma of an RGB batch (N,3,H,W) in [0,1], min-max scaled per image.
+
+    Single-channel input (N,1,H,W) is min-max scaled as it is. A flat image maps to zeros.
+    """
+    if image.shape[1] == 3:
+        weights = image.new_tensor(_LUMA).view(1, 3, 1, 1)
+        image = (image * weights).sum(dim=1, keepdim=True)
+    lo = image.amin(dim=(2, 3), keepdim=True)
+    hi = image.amax(dim=(2, 3), keepdim=True)
+    return (image - lo) / (hi - lo).clamp_min(1e-6)
+
+
+class SobelGradient(nn.Module):
+    """Sobel x/y responses and magnitude of a one-channel map (N,1,H,W), replicate-padded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        kernel = torch.stack([_SOBEL_X, _SOBEL_X.t()]).unsqueeze(1)  # (2,1,3,3): d/dx, d/dy
+        self.register_buffer("kernel", kernel, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> Gradients:
+        g = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.kernel.to(x.dtype))
+        gx, gy = g[:, :1], g[:, 1:]
+        return Gradients(gx, gy, torch.sqrt(gx * gx + gy * gy + 1e-12))

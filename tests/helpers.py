@@ -1,0 +1,29 @@
+"""Helpers for tests on real photos."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from banet.targets import boundary_band
+
+
+def read_pair(image_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB uint8, mask uint8 0/255) of one PFCN-layout sample."""
+    rgb = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
+    mask = cv2.imread(str(image_path.parents[1] / "masks" / f"{image_path.stem}.png"), cv2.IMREAD_GRAYSCALE)
+    return rgb, mask
+
+
+def make_batch(pairs, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(image, mask, band) tensors for the loss, resized to size=(h, w)."""
+    images, masks, bands = [], [], []
+    for rgb, mask in pairs:
+        rgb = cv2.resize(rgb, size[::-1], interpolation=cv2.INTER_AREA)
+        mask = (cv2.resize(mask, size[::-1], interpolation=cv2.INTER_NEAREST) > 127).astype(np.uint8)
+        images.append(torch.from_numpy(rgb).permute(2, 0, 1).float() / 255)
+        masks.append(torch.from_numpy(mask).float()[None])
+        bands.append(torch.from_numpy(boundary_band(mask * 255)).float()[None])
+    return torch.stack(images), torch.stack(masks), torch.stack(bands)
