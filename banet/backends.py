@@ -28,7 +28,10 @@ def auto_device() -> torch.device:
 
 
 class TorchBackend:
-    """Eager PyTorch on any device; channels-last memory layout (faster convolutions on CPU)."""
+    """Eager PyTorch on any device; channels-last memory layout (faster convolutions on CPU).
+
+    Takes ownership of `model`: it is put in eval mode and moved in place.
+    """
 
     name = "torch"
 

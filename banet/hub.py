@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 
 from huggingface_hub.errors import (
-    EntryNotFoundError,
     GatedRepoError,
+    RemoteEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
@@ -74,7 +74,7 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, device: str =
     hub = dict(map_location=device, strict=True, revision=revision, cache_dir=cache_dir)
     try:
         return BANet.from_pretrained(name, **hub)
-    except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError, EntryNotFoundError) as e:
+    except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError, RemoteEntryNotFoundError) as e:
         raise WeightsError(f"{name}: {e.__class__.__name__} on the Hub") from e
     except Exception as online:  # offline mode, DNS failure, timeout, proxy...
         logger.info("Hub unreachable for %s (%s); trying the local cache", name, online)

@@ -24,7 +24,7 @@ def _to_uint8(a: np.ndarray) -> np.ndarray:
         return a.astype(np.uint8) * 255
     if a.dtype == np.uint16:
         return (a >> 8).astype(np.uint8)
-    if np.issubdtype(a.dtype, np.integer):  # PIL mode "I": 16-bit data stored in int32
+    if np.issubdtype(a.dtype, np.integer):  # other integer arrays: 16-bit range
         return (np.clip(a, 0, 65535) >> 8).astype(np.uint8)
     if np.issubdtype(a.dtype, np.floating):
         return (np.clip(np.nan_to_num(a), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
@@ -46,8 +46,11 @@ def array_to_rgb(a: np.ndarray) -> np.ndarray:
 def pil_to_rgb(image: Image.Image) -> np.ndarray:
     """Honour EXIF orientation, then convert any PIL mode (L, P, RGBA, CMYK, I;16, F...) to RGB uint8."""
     image = ImageOps.exif_transpose(image)
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        return array_to_rgb(np.asarray(image) if image.mode != "F" else np.asarray(image) / 255.0)
+    if image.mode.startswith("I;16"):
+        return array_to_rgb(np.asarray(image))
+    if image.mode in ("I", "F"):  # 32-bit: 16-bit data from some PNG decoders, else 8-bit levels
+        a = np.asarray(image, dtype=np.float64)
+        return array_to_rgb(a / (65535.0 if a.max() > 255 else 255.0))
     return np.asarray(image.convert("RGB"))
 
 
