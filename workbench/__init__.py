@@ -1,0 +1,1 @@
+"""BANet Workbench: the Gradio app around the banet library."""

@@ -1,0 +1,61 @@
+"""Render model outputs as RGB uint8 pictures for display (no model logic here)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from banet import Prediction
+from banet.predictor import GradientField
+
+OVERLAY_COLOUR = np.array([0, 200, 120], np.float32)
+
+
+def heatmap(values: np.ndarray, colormap: int = cv2.COLORMAP_INFERNO) -> np.ndarray:
+    """(H,W) floats in [0,1] -> RGB uint8 heatmap."""
+    grey = (np.clip(values, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(grey, colormap), cv2.COLOR_BGR2RGB)
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Tint the mask's pixels and draw its outline on the photo."""
+    out = image.astype(np.float32)
+    out[mask] = (1 - alpha) * out[mask] + alpha * OVERLAY_COLOUR
+    out = out.astype(np.uint8)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(out, contours, -1, (255, 255, 255), max(1, round(max(mask.shape) / 400)))
+    return out
+
+
+def gradient_picture(field: GradientField) -> np.ndarray:
+    """Direction as hue, magnitude as brightness (a unit step is full brightness)."""
+    hue = ((field.angle + np.pi) / (2 * np.pi) * 179).astype(np.uint8)
+    value = (np.clip(field.magnitude, 0, 1) * 255).astype(np.uint8)
+    hsv = np.dstack([hue, np.full_like(hue, 255), value])
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def inspect_views(result: Prediction) -> dict[str, np.ndarray]:
+    """The side-by-side panels of the Inspect view."""
+    views = {
+        "confidence": heatmap(result.confidence, cv2.COLORMAP_BONE),
+        "mask overlay": overlay(result.image, result.mask),
+        "image gradient": gradient_picture(result.image_gradient),
+        "prediction gradient": gradient_picture(result.prediction_gradient),
+    }
+    if result.attention is not None:
+        views["boundary attention"] = heatmap(result.attention)
+    return views
+
+
+def example_images() -> dict[str, np.ndarray]:
+    """Public-domain portraits that ship inside installed packages (nothing is committed)."""
+    import matplotlib
+    import skimage.data
+
+    hopper = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    return {
+        "astronaut (skimage)": skimage.data.astronaut(),
+        "Grace Hopper (matplotlib)": cv2.cvtColor(cv2.imread(str(hopper)), cv2.COLOR_BGR2RGB),
+    }
