@@ -14,6 +14,7 @@ from .model import BANet
 
 class Backend(Protocol):
     name: str
+    input_size: int  # long side the weights were trained at
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
 
@@ -38,6 +39,7 @@ class TorchBackend:
     def __init__(self, model: BANet, device: str | torch.device = "auto") -> None:
         self.device = auto_device() if str(device) == "auto" else torch.device(device)
         self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+        self.input_size = model.input_size
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         with torch.inference_mode():
@@ -66,6 +68,8 @@ class OnnxBackend:
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         self.session = ort.InferenceSession(str(Path(path)), options, providers=providers)
         self.outputs = [o.name for o in self.session.get_outputs()]
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.input_size = int(metadata.get("input_size", 512))  # 512: BANet default, for foreign files
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         results = self.session.run(None, {"image": batch})

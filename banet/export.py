@@ -7,6 +7,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import onnx
 import torch
 from torch import nn
 
@@ -32,7 +33,8 @@ class _Probabilities(nn.Module):
 
 def export_onnx(model: BANet, path: str | os.PathLike, sample_size: int = 512) -> Path:
     """Write an ONNX graph with input "image" (N,3,H,W) in [0,1], H and W multiples of 32 (the
-    Predictor pads), and outputs "confidence" and "attention". Written atomically."""
+    Predictor pads), outputs "confidence" and "attention", and the training size as metadata
+    "input_size". Written atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # eval() on the wrapper too: the exporter restores the wrapper's mode on the whole tree.
@@ -48,6 +50,9 @@ def export_onnx(model: BANet, path: str | os.PathLike, sample_size: int = 512) -
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
             torch.onnx.export(wrapper, (sample,), tmp, input_names=["image"], output_names=outputs,
                               dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+        graph = onnx.load(tmp)
+        graph.metadata_props.add(key="input_size", value=str(model.input_size))
+        onnx.save(graph, tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -10,6 +11,14 @@ from torch import nn
 # Scaled by 1/4 so that a unit step edge has magnitude 1 (plain Sobel gives 4).
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 4
 _LUMA = (0.299, 0.587, 0.114)
+
+
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """(H,W) or (H,W,C) array, uint8 0-255 or float 0-1, to a float (1,C,H,W) tensor in [0,1]."""
+    a = np.asarray(array)
+    scale = 255.0 if a.dtype == np.uint8 else 1.0
+    t = torch.from_numpy(a.astype(np.float32) / scale)
+    return (t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]).contiguous()
 
 
 class Gradients(NamedTuple):

@@ -65,8 +65,11 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, device: str =
     path = Path(name).expanduser()
     if path.is_dir():
         return _load_folder(path, device)
+    if path.is_file() and path.name == WEIGHTS_FILE:
+        return _load_folder(path.parent, device)
     if path.is_file():
-        return _load_folder(path.parent, device) if path.name == WEIGHTS_FILE else _refuse_file(path)
+        raise WeightsError(f"{path.name}: pass the folder holding {WEIGHTS_FILE} and {CONFIG_FILE}; "
+                           "pickled checkpoints (.bin/.pt/.pth) are never loaded")
     if name.count("/") != 1:
         raise WeightsError(
             f"{name}: not a bundled model ({', '.join(bundled_models())}), a folder, or a Hub repo id"
@@ -85,9 +88,3 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, device: str =
                        name, cached.__class__.__name__, DEFAULT_MODEL)
         return _load_folder(BUNDLED_DIR / DEFAULT_MODEL, device)
 
-
-def _refuse_file(path: Path) -> BANet:
-    raise WeightsError(
-        f"{path.name}: pass the folder holding {WEIGHTS_FILE} and {CONFIG_FILE}; "
-        "pickled checkpoints (.bin/.pt/.pth) are never loaded"
-    )

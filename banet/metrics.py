@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import torch
 
-from .gradients import SobelGradient, normalize_gray
+from .gradients import SobelGradient, normalize_gray, to_tensor
 from .targets import boundary_band
 
 _SOBEL = SobelGradient()
@@ -79,14 +79,6 @@ def boundary_iou(pred: np.ndarray, gt: np.ndarray, dilation_ratio: float = 0.02)
     d = max(1, int(round(dilation_ratio * np.hypot(h, w))))
     pb, gb = inner_band(pred, d), inner_band(gt, d)
     return _ratio(int(np.count_nonzero(pb & gb)), int(np.count_nonzero(pb | gb)))
-
-
-def to_tensor(array: np.ndarray) -> torch.Tensor:
-    """(H,W) or (H,W,C) array, uint8 0-255 or float 0-1, to a float (1,C,H,W) tensor in [0,1]."""
-    a = np.asarray(array)
-    scale = 255.0 if a.dtype == np.uint8 else 1.0
-    t = torch.from_numpy(a.astype(np.float32) / scale)
-    return (t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]).contiguous()
 
 
 def gradient_alignment(mask: np.ndarray, image: np.ndarray, band: np.ndarray | None = None,

@@ -128,7 +128,7 @@ class BANet(
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, map_location: str = "cpu", strict: bool = True,
-                         **kwargs: Any) -> "BANet":
+                         **kwargs: Any) -> BANet:
         if not os.path.isdir(model_id):  # Hub repo id: let the mixin download (safetensors only)
             return super()._from_pretrained(model_id=model_id, map_location=map_location,
                                             strict=strict, **kwargs)

@@ -10,9 +10,8 @@ import numpy as np
 import torch
 
 from .backends import Backend, TorchBackend
-from .gradients import SobelGradient, normalize_gray
+from .gradients import SobelGradient, normalize_gray, to_tensor
 from .image_io import ImageInput, load_rgb
-from .metrics import to_tensor
 from .model import BANet
 
 PAD_MULTIPLE = 32
@@ -96,8 +95,7 @@ class Predictor:
     def __init__(self, model: BANet | Backend, *, device: str = "auto",
                  input_size: int | None = None, threshold: float = 0.5, batch_size: int = 8) -> None:
         self.backend: Backend = TorchBackend(model, device) if isinstance(model, BANet) else model
-        default_size = model.input_size if isinstance(model, BANet) else 512
-        self.input_size = input_size or default_size
+        self.input_size = input_size or self.backend.input_size
         self.threshold = threshold
         self.batch_size = batch_size
 

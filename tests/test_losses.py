@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from banet import BANet, BANetLoss, RefineLoss
-from banet.metrics import to_tensor
+from banet.gradients import to_tensor
 from banet.targets import boundary_band
 
 from .helpers import make_batch

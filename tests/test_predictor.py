@@ -85,7 +85,8 @@ def test_batches_match_single_predictions(predictor, pfcn_pairs):
 
 def test_onnx_runtime_gives_the_same_masks(fitted_model, predictor, pfcn_pairs, tmp_path):
     path = export_onnx(fitted_model, tmp_path / "banet.onnx")
-    onnx_predictor = Predictor(OnnxBackend(path), input_size=predictor.input_size)
+    onnx_predictor = Predictor(OnnxBackend(path))
+    assert onnx_predictor.input_size == predictor.input_size == 160  # carried in the ONNX metadata
     for rgb, _ in pfcn_pairs[:4]:
         torch_result, onnx_result = predictor(rgb), onnx_predictor(rgb)
         assert np.abs(torch_result.confidence - onnx_result.confidence).max() < 1e-4

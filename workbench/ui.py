@@ -18,11 +18,11 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
     def run(image: np.ndarray | None, threshold: float):
         if image is None:
             raise gr.Error("Upload a photo or pick an example first.")
-        predictor.threshold = threshold
         try:
             result = predictor(image)
         except ImageLoadError as e:
             raise gr.Error(str(e)) from e
+        result.threshold = threshold  # per request: the predictor is shared by every session
         views = inspect_views(result)
         timing = (f"{result.seconds * 1000:.0f} ms model time at long side {predictor.input_size} "
                   f"({predictor.backend.name}); person covers {result.mask.mean():.0%} of the photo")
