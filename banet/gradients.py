@@ -57,3 +57,18 @@ class SobelGradient(nn.Module):
         g = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.kernel.to(x.dtype))
         gx, gy = g[:, :1], g[:, 1:]
         return Gradients(gx, gy, torch.sqrt(gx * gx + gy * gy + 1e-12))
+
+
+_SOBEL = SobelGradient()
+
+
+def map_gradients(array: np.ndarray) -> Gradients:
+    """Sobel gradients of an (H,W) map (mask or confidence), as a (1,1,H,W) tensor triple."""
+    with torch.inference_mode():
+        return _SOBEL(to_tensor(array))
+
+
+def photo_gradients(image: np.ndarray) -> Gradients:
+    """Sobel gradients of a photo's normalised luma (Eq. 12), as in the refine loss."""
+    with torch.inference_mode():
+        return _SOBEL(normalize_gray(to_tensor(image)))

@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
 
-from .gradients import SobelGradient, normalize_gray, to_tensor
+from .gradients import map_gradients, photo_gradients, to_tensor
 from .targets import boundary_band
-
-_SOBEL = SobelGradient()
 
 
 def as_bool(mask: np.ndarray) -> np.ndarray:
@@ -93,14 +90,12 @@ def gradient_alignment(mask: np.ndarray, image: np.ndarray, band: np.ndarray | N
     m = np.asarray(mask)
     soft = m.astype(np.float32) if m.dtype.kind == "f" else as_bool(m).astype(np.float32)
     band = boundary_band(as_bool(m).astype(np.uint8) * 255) if band is None else np.asarray(band) > 0
-    with torch.inference_mode():
-        g_img = _SOBEL(normalize_gray(to_tensor(image)))
-        g_msk = _SOBEL(to_tensor(soft))
-        ix, iy = g_img.direction(image_eps)
-        mx, my = g_msk.direction()
-        weight = g_msk.magnitude * to_tensor(band.astype(np.float32))
-        aligned = ((ix * mx + iy * my).abs() * weight).sum()
-        total = weight.sum()
+    g_img, g_msk = photo_gradients(image), map_gradients(soft)
+    ix, iy = g_img.direction(image_eps)
+    mx, my = g_msk.direction()
+    weight = g_msk.magnitude * to_tensor(band.astype(np.float32))
+    aligned = ((ix * mx + iy * my).abs() * weight).sum()
+    total = weight.sum()
     return 1.0 if float(total) == 0 else float(aligned / total)
 
 

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
 from .backends import Backend, TorchBackend
-from .gradients import SobelGradient, normalize_gray, to_tensor
+from .gradients import Gradients, map_gradients, photo_gradients
 from .image_io import ImageInput, load_rgb
 from .model import BANet
 
@@ -51,19 +50,14 @@ class Prediction:
 
     @property
     def image_gradient(self) -> GradientField:
-        return _sobel(normalize_gray(to_tensor(self.image)))
+        return _field(photo_gradients(self.image))
 
     @property
     def prediction_gradient(self) -> GradientField:
-        return _sobel(to_tensor(self.confidence))
+        return _field(map_gradients(self.confidence))
 
 
-_SOBEL = SobelGradient()
-
-
-def _sobel(x: torch.Tensor) -> GradientField:
-    with torch.inference_mode():
-        g = _SOBEL(x)
+def _field(g: Gradients) -> GradientField:
     return GradientField(g.gx[0, 0].numpy(), g.gy[0, 0].numpy())
 
 

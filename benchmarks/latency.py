@@ -27,8 +27,9 @@ SIZES = ((224, 224), (512, 512), (768, 1024))  # (H, W)
 
 def gflops(model: BANet, size: int = 512) -> float:
     """Forward FLOPs (2 per multiply-add) of one size x size image."""
+    device = next(model.parameters()).device
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        model(torch.rand(1, 3, size, size))
+        model(torch.rand(1, 3, size, size, device=device))
     return counter.get_total_flops() / 1e9
 
 
@@ -45,16 +46,12 @@ def median_ms(run: Callable[[], object], warmup: int, repeats: int) -> float:
 
 def torch_runner(model: BANet, x: torch.Tensor, device: torch.device) -> Callable[[], object]:
     x = x.to(device)
-    if device.type == "cuda":
-        def run():
-            with torch.inference_mode():
-                model(x)
-            torch.cuda.synchronize()
-        return run
 
     def run():
         with torch.inference_mode():
             model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
     return run
 
 
