@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -53,9 +54,9 @@ def pil_to_rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open and fully decode an image file, or raise ImageLoadError naming it."""
-    name = Path(path).name
+def open_image(path: str | os.PathLike | BinaryIO) -> Image.Image:
+    """Open and fully decode an image file (or binary stream), or raise ImageLoadError naming it."""
+    name = Path(path).name if isinstance(path, (str, os.PathLike)) else "image data"
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         image = Image.open(path)

@@ -1,0 +1,222 @@
+"""The dataset format: images/, masks/ and manifest.jsonl (one JSON object per sample).
+
+A folder with images/ and masks/ but no manifest (the layout of ../shared/data) opens as a
+dataset too: every image with a same-stem PNG mask is a sample, split named after the folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from banet.image_io import ImageLoadError, load_rgb
+
+from .atomic import write_bytes, write_text
+
+MANIFEST = "manifest.jsonl"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+KINDS = ("mask", "polygon", "rle", "bitmap", "refined")  # how the mask was made
+
+
+class DatasetError(ValueError):
+    """A dataset or one of its files is unusable; the message names the file."""
+
+
+@dataclass
+class Revision:
+    """One step in a mask's history; sha256 is of the mask file after the step."""
+
+    action: str  # import, refine, accept, reject, edit, resize
+    sha256: str
+    time: str
+    note: str = ""
+
+
+@dataclass
+class Sample:
+    id: str
+    image: str  # path relative to the dataset root
+    mask: str
+    split: str = "train"
+    source: str = ""  # where the annotation came from (file or tool)
+    kind: str = "mask"
+    history: list[Revision] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Sample:
+        history = [Revision(**r) for r in data.get("history", [])]
+        return cls(**{**data, "history": history})
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def encode_mask(mask: np.ndarray) -> bytes:
+    """(H,W) uint8 mask -> 8-bit grayscale PNG bytes."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.dtype != np.uint8:
+        raise DatasetError(f"a mask must be a 2-D uint8 array, got {mask.dtype} {mask.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(mask, mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """An 8-bit mask (H,W) uint8; colour or 16-bit files are reduced to one 8-bit channel."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("I;16", "I;16B", "I"):
+                return (np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8)
+            if image.mode == "1":
+                return np.asarray(image, dtype=np.uint8) * 255
+            return np.asarray(image.convert("L"))
+    except FileNotFoundError as e:
+        raise DatasetError(f"{Path(path).name}: mask file not found") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DatasetError(f"{Path(path).name}: not a readable mask image ({e})") from e
+
+
+class Dataset:
+    """Samples in manifest order; every write (files and manifest) is atomic."""
+
+    def __init__(self, root: str | os.PathLike, samples: Iterable[Sample] = (), read_only: bool = False) -> None:
+        self.root = Path(root)
+        self.samples: dict[str, Sample] = {s.id: s for s in samples}
+        self.read_only = read_only  # plain images/ + masks/ folders are never written to
+
+    # --- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> Dataset:
+        root = Path(root)
+        manifest = root / MANIFEST
+        if manifest.is_file():
+            return cls(root, _read_manifest(manifest))
+        if (root / "images").is_dir() and (root / "masks").is_dir():
+            return cls(root, _paired_samples(root), read_only=True)
+        raise DatasetError(f"{root}: not a dataset (no {MANIFEST}, and no images/ + masks/ folders)")
+
+    @classmethod
+    def create(cls, root: str | os.PathLike) -> Dataset:
+        """A new empty dataset; refuses a folder that already holds one."""
+        root = Path(root)
+        if (root / MANIFEST).exists():
+            raise DatasetError(f"{root}: already holds a dataset")
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        (root / "masks").mkdir(parents=True, exist_ok=True)
+        dataset = cls(root)
+        dataset.save()
+        return dataset
+
+    # --- access -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter(self.samples.values())
+
+    def __getitem__(self, sample_id: str) -> Sample:
+        return self.samples[sample_id]
+
+    def select(self, splits: str | Iterable[str] | None = None) -> list[Sample]:
+        if splits is None:
+            return list(self)
+        wanted = {splits} if isinstance(splits, str) else set(splits)
+        return [s for s in self if s.split in wanted]
+
+    def image_path(self, sample: Sample) -> Path:
+        return self.root / sample.image
+
+    def mask_path(self, sample: Sample) -> Path:
+        return self.root / sample.mask
+
+    def read_image(self, sample: Sample) -> np.ndarray:
+        """(H,W,3) uint8 RGB, EXIF orientation applied."""
+        try:
+            return load_rgb(self.image_path(sample))
+        except ImageLoadError as e:
+            raise DatasetError(f"{sample.image}: {e}") from e
+
+    def read_mask(self, sample: Sample) -> np.ndarray:
+        return read_mask(self.mask_path(sample))
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise DatasetError(f"{self.root}: a plain images/ + masks/ folder is read-only here; "
+                               "import it first: python -m data_tools.import DEST --folders ...")
+
+    def save(self) -> None:
+        """Rewrite manifest.jsonl atomically."""
+        self._check_writable()
+        lines = [json.dumps(asdict(s), ensure_ascii=False) for s in self]
+        write_text(self.root / MANIFEST, "".join(line + "\n" for line in lines))
+
+    def add(self, sample_id: str, image_bytes: bytes, image_suffix: str, mask: np.ndarray, *,
+            split: str = "train", source: str = "", kind: str = "mask", note: str = "") -> Sample:
+        """Store an image (its original encoded bytes) and its mask; call save() after a batch."""
+        self._check_writable()
+        if sample_id in self.samples:
+            raise DatasetError(f"{sample_id}: already in the dataset")
+        if kind not in KINDS:
+            raise DatasetError(f"{sample_id}: unknown annotation kind {kind!r} (one of {KINDS})")
+        image_rel = f"images/{sample_id}{image_suffix.lower()}"
+        mask_rel = f"masks/{sample_id}.png"
+        png = encode_mask(mask)
+        write_bytes(self.root / image_rel, image_bytes)
+        write_bytes(self.root / mask_rel, png)
+        sample = Sample(sample_id, image_rel, mask_rel, split, source, kind,
+                        [Revision("import", sha256_bytes(png), now(), note)])
+        self.samples[sample_id] = sample
+        return sample
+
+    def set_mask(self, sample_id: str, mask: np.ndarray, action: str, note: str = "",
+                 kind: str | None = None) -> Revision:
+        """Replace a sample's mask (atomically) and record the step in its history."""
+        self._check_writable()
+        sample = self.samples[sample_id]
+        png = encode_mask(mask)
+        write_bytes(self.mask_path(sample), png)
+        revision = Revision(action, sha256_bytes(png), now(), note)
+        sample.history.append(revision)
+        if kind is not None:
+            sample.kind = kind
+        return revision
+
+
+def _read_manifest(path: Path) -> list[Sample]:
+    samples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            samples.append(Sample.from_json(json.loads(line)))
+        except (json.JSONDecodeError, TypeError) as e:
+            raise DatasetError(f"{path.name} line {number}: not a valid sample record ({e})") from e
+    return samples
+
+
+def _paired_samples(root: Path) -> list[Sample]:
+    masks = {p.stem: p for p in (root / "masks").glob("*.png")}
+    samples = []
+    for image in sorted((root / "images").iterdir()):
+        if image.suffix.lower() in IMAGE_SUFFIXES and image.stem in masks:
+            samples.append(Sample(image.stem, f"images/{image.name}", f"masks/{image.stem}.png",
+                                  split=root.name, source=str(root)))
+    return samples

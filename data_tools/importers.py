@@ -1,0 +1,269 @@
+"""Importers for coarse annotations: paired mask folders, COCO, Supervisely and LabelMe JSON.
+
+Each reader yields an `Annotation` per image or a `Problem` naming the file that could not be
+used; `import_into` validates the rest (readable image, matching size, non-empty mask) and adds
+them to a dataset, so one bad file never stops an import.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import ImageOps
+
+from banet.image_io import ImageLoadError, open_image
+
+from . import rle
+from .dataset import IMAGE_SUFFIXES, Dataset, DatasetError, read_mask
+
+
+@dataclass
+class Annotation:
+    sample_id: str
+    image: Path | bytes  # a file, or the encoded image itself (LabelMe imageData)
+    image_suffix: str
+    mask: np.ndarray | Callable[[int, int], np.ndarray]  # a mask, or a rasterizer taking (h, w)
+    kind: str
+    source: str
+    declared_size: tuple[int, int] | None = None  # (h, w) the annotation file states
+
+
+@dataclass
+class Problem:
+    file: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
+
+
+@dataclass
+class ImportReport:
+    imported: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"imported {len(self.imported)} samples, skipped {len(self.problems)}"]
+        return "\n".join(lines + [f"  skipped {p}" for p in self.problems])
+
+
+Item = Annotation | Problem
+
+
+def fill_polygons(polygons: Iterable[np.ndarray], holes: Iterable[np.ndarray] = ()) -> Callable[[int, int], np.ndarray]:
+    """A rasterizer: polygons (k,2 float x,y) filled with 255, then holes cut out."""
+    polygons, holes = list(polygons), list(holes)
+
+    def raster(height: int, width: int) -> np.ndarray:
+        mask = np.zeros((height, width), np.uint8)
+        for value, group in ((255, polygons), (0, holes)):
+            points = [np.round(np.asarray(p, np.float64)).astype(np.int32).reshape(-1, 1, 2)
+                      for p in group if len(p) >= 3]
+            if points:
+                cv2.fillPoly(mask, points, value)
+        return mask
+
+    return raster
+
+
+# --- readers --------------------------------------------------------------------------------
+
+def read_folders(images: Path, masks: Path) -> Iterator[Item]:
+    """images/<stem>.<ext> paired with masks/<stem>.png (any 8-bit mask; soft masks kept)."""
+    mask_files = {p.stem: p for p in masks.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    for image in sorted(images.iterdir()):
+        if image.suffix.lower() not in IMAGE_SUFFIXES:
+            if image.is_file():
+                yield Problem(image.name, "not an image file (unknown suffix)")
+            continue
+        if image.stem not in mask_files:
+            yield Problem(image.name, f"no mask named {image.stem}.png in {masks}")
+            continue
+        mask_file = mask_files.pop(image.stem)
+        try:
+            mask = read_mask(mask_file)
+        except DatasetError as e:
+            yield Problem(mask_file.name, str(e).split(": ", 1)[-1])
+            continue
+        yield Annotation(image.stem, image, image.suffix, mask, "mask", str(mask_file))
+    for stem, mask_file in sorted(mask_files.items()):
+        yield Problem(mask_file.name, f"no image for this mask in {images}")
+
+
+def read_coco(annotation_file: Path, images: Path, labels: set[str] | None = None) -> Iterator[Item]:
+    """COCO instances JSON: the union of all polygon / RLE segments of the chosen categories
+    (default: 'person' when the file has it, else every category)."""
+    data = _load_json(annotation_file)
+    if isinstance(data, Problem):
+        yield data
+        return
+    categories = {c["id"]: c["name"] for c in data.get("categories", [])}
+    if labels is None:
+        labels = {"person"} if "person" in categories.values() else set(categories.values())
+    by_image: dict[int, list[dict]] = {}
+    for ann in data.get("annotations", []):
+        if categories.get(ann.get("category_id")) in labels or not categories:
+            by_image.setdefault(ann.get("image_id"), []).append(ann)
+    for info in data.get("images", []):
+        name = str(info.get("file_name", ""))
+        anns = by_image.get(info.get("id"), [])
+        declared = (int(info.get("height", 0)), int(info.get("width", 0)))
+        yield Annotation(Path(name).stem, images / name, Path(name).suffix,
+                         _coco_raster(anns), "rle" if any(isinstance(a.get("segmentation"), dict)
+                                                          for a in anns) else "polygon",
+                         f"{annotation_file.name}#{info.get('id')}", declared)
+
+
+def _coco_raster(anns: list[dict]) -> Callable[[int, int], np.ndarray]:
+    def raster(height: int, width: int) -> np.ndarray:
+        mask = np.zeros((height, width), np.uint8)
+        for ann in anns:
+            seg = ann.get("segmentation")
+            if isinstance(seg, dict):
+                part = rle.decode(seg)
+                if part.shape != mask.shape:
+                    raise ValueError(f"RLE size {part.shape} differs from the image {mask.shape}")
+                mask[part] = 255
+            elif isinstance(seg, list):
+                polys = [np.asarray(p, np.float64).reshape(-1, 2) for p in seg]
+                mask = np.maximum(mask, fill_polygons(polys)(height, width))
+        return mask
+
+    return raster
+
+
+def read_supervisely(project: Path, labels: set[str] | None = None) -> Iterator[Item]:
+    """A Supervisely project: <dataset>/img/<name> with <dataset>/ann/<name>.json (polygons with
+    holes, and zlib+base64 PNG bitmaps placed at their origin)."""
+    for ann_file in sorted(project.glob("**/ann/*.json")):
+        image = ann_file.parent.parent / "img" / ann_file.stem  # ann/<image name>.json
+        data = _load_json(ann_file)
+        if isinstance(data, Problem):
+            yield data
+            continue
+        objects = [o for o in data.get("objects", []) if labels is None or o.get("classTitle") in labels]
+        size = data.get("size", {})
+        kinds = {o.get("geometryType") for o in objects}
+        yield Annotation(Path(ann_file.stem).stem, image, image.suffix, _supervisely_raster(objects),
+                         "bitmap" if "bitmap" in kinds else "polygon", str(ann_file.relative_to(project)),
+                         (int(size.get("height", 0)), int(size.get("width", 0))) if size else None)
+
+
+def _supervisely_raster(objects: list[dict]) -> Callable[[int, int], np.ndarray]:
+    def raster(height: int, width: int) -> np.ndarray:
+        mask = np.zeros((height, width), np.uint8)
+        for obj in objects:
+            kind = obj.get("geometryType")
+            if kind == "polygon":
+                points = obj.get("points", {})
+                polygon = fill_polygons([points.get("exterior", [])], points.get("interior", []))
+                mask = np.maximum(mask, polygon(height, width))
+            elif kind == "bitmap":
+                bitmap = obj["bitmap"]
+                part = _decode_bitmap(bitmap["data"])
+                x, y = bitmap["origin"]
+                h, w = part.shape
+                region = mask[y:y + h, x:x + w]
+                region[part[:region.shape[0], :region.shape[1]]] = 255
+            else:
+                raise ValueError(f"unsupported geometryType {kind!r}")
+        return mask
+
+    return raster
+
+
+def _decode_bitmap(data: str) -> np.ndarray:
+    """Supervisely bitmap: base64 of zlib-compressed PNG; alpha (or gray) > 0 is the object."""
+    png = np.frombuffer(zlib.decompress(base64.b64decode(data)), np.uint8)
+    image = cv2.imdecode(png, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError("bitmap is not a PNG")
+    return (image[..., 3] if image.ndim == 3 and image.shape[2] == 4 else
+            image if image.ndim == 2 else image[..., 0]) > 0
+
+
+def read_labelme(folder: Path, labels: set[str] | None = None) -> Iterator[Item]:
+    """LabelMe JSON files: polygons and rectangles of the chosen labels; the image is the file
+    named by imagePath beside the JSON, or the embedded imageData."""
+    for ann_file in sorted(folder.glob("*.json")):
+        data = _load_json(ann_file)
+        if isinstance(data, Problem):
+            yield data
+            continue
+        shapes = [s for s in data.get("shapes", []) if labels is None or s.get("label") in labels]
+        polygons = []
+        for shape in shapes:
+            points = np.asarray(shape.get("points", []), np.float64).reshape(-1, 2)
+            if shape.get("shape_type", "polygon") == "rectangle" and len(points) == 2:
+                (x0, y0), (x1, y1) = points
+                points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+            polygons.append(points)
+        image_name = str(data.get("imagePath") or f"{ann_file.stem}.jpg")
+        image: Path | bytes = ann_file.parent / image_name
+        if not image.is_file() and data.get("imageData"):
+            image = base64.b64decode(data["imageData"])
+        declared = (int(data.get("imageHeight", 0)), int(data.get("imageWidth", 0))) \
+            if data.get("imageHeight") else None
+        yield Annotation(ann_file.stem, image, Path(image_name).suffix or ".jpg", fill_polygons(polygons),
+                         "polygon", ann_file.name, declared)
+
+
+def _load_json(path: Path) -> dict | Problem:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return Problem(path.name, f"not readable JSON ({e})")
+    return data if isinstance(data, dict) else Problem(path.name, "JSON is not an object")
+
+
+# --- validation and import ------------------------------------------------------------------
+
+def image_bytes_and_size(image: Path | bytes, name: str) -> tuple[bytes, tuple[int, int]]:
+    """The encoded image and its (h, w) after EXIF orientation; ImageLoadError if unusable."""
+    if isinstance(image, Path):
+        if not image.is_file():
+            raise ImageLoadError(f"{name}: image file not found")
+        data = image.read_bytes()
+    else:
+        data = image
+    with open_image(io.BytesIO(data)) as decoded:
+        width, height = ImageOps.exif_transpose(decoded).size
+    return data, (height, width)
+
+
+def import_into(dataset: Dataset, items: Iterable[Item], split: str = "train") -> ImportReport:
+    """Validate and add every annotation; problems are collected, never raised. Saves the manifest."""
+    report = ImportReport()
+    for item in items:
+        if isinstance(item, Problem):
+            report.problems.append(item)
+            continue
+        name = item.image.name if isinstance(item.image, Path) else f"{item.sample_id} (embedded image)"
+        try:
+            if item.sample_id in dataset.samples:
+                raise ValueError(f"sample id {item.sample_id!r} already in the dataset")
+            data, size = image_bytes_and_size(item.image, name)
+            if item.declared_size and item.declared_size != size:
+                raise ValueError(f"annotation says {item.declared_size[1]}x{item.declared_size[0]}, "
+                                 f"image is {size[1]}x{size[0]}")
+            mask = item.mask(*size) if callable(item.mask) else item.mask
+            if mask.shape != size:
+                raise ValueError(f"mask is {mask.shape[1]}x{mask.shape[0]}, image is {size[1]}x{size[0]}")
+            if not mask.any():
+                raise ValueError("mask is empty (no person pixels)")
+            dataset.add(item.sample_id, data, item.image_suffix or ".jpg", mask, split=split,
+                        source=item.source, kind=item.kind)
+            report.imported.append(item.sample_id)
+        except ImageLoadError as e:
+            report.problems.append(Problem(name, str(e).split(": ", 1)[-1]))
+        except (ValueError, KeyError, TypeError, IndexError, zlib.error, DatasetError) as e:
+            report.problems.append(Problem(f"{name} ({item.source})", str(e)))
+    dataset.save()
+    return report

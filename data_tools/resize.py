@@ -1,0 +1,69 @@
+"""Write a smaller copy of a dataset (long side at most N pixels), e.g. to carry to a GPU machine.
+
+    python -m data_tools.resize SRC DEST --long-side 512
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .dataset import Dataset, DatasetError, Revision, now
+
+
+def encode_image(rgb: np.ndarray, suffix: str, quality: int = 95) -> tuple[bytes, str]:
+    """JPEG for JPEG sources, PNG otherwise; returns (bytes, suffix)."""
+    jpeg = suffix.lower() in (".jpg", ".jpeg")
+    ext = ".jpg" if jpeg else ".png"
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if jpeg else []
+    ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise DatasetError(f"could not encode {ext}")
+    return data.tobytes(), ext
+
+
+def shrink(a: np.ndarray, long_side: int) -> np.ndarray:
+    scale = long_side / max(a.shape[:2])
+    if scale >= 1:
+        return a
+    size = (max(1, round(a.shape[1] * scale)), max(1, round(a.shape[0] * scale)))
+    return cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+
+
+def resize_dataset(source: Dataset, dest: Path, long_side: int) -> Dataset:
+    """A new dataset at `dest` with every image and mask shrunk; history and splits carried over."""
+    if long_side < 32:
+        raise ValueError("--long-side must be at least 32")
+    out = Dataset.create(dest)
+    for sample in tqdm(list(source), desc="resize", unit="img"):
+        data, suffix = encode_image(shrink(source.read_image(sample), long_side), Path(sample.image).suffix)
+        mask = shrink(source.read_mask(sample), long_side)
+        added = out.add(sample.id, data, suffix, mask, split=sample.split, source=sample.source,
+                        kind=sample.kind)
+        sha = added.history[0].sha256
+        added.history = sample.history + [Revision("resize", sha, now(), f"long side {long_side}")]
+    out.save()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m data_tools.resize", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", type=Path)
+    parser.add_argument("dest", type=Path, help="new dataset folder")
+    parser.add_argument("--long-side", type=int, default=512)
+    args = parser.parse_args(argv)
+    try:
+        out = resize_dataset(Dataset.open(args.source), args.dest, args.long_side)
+    except (DatasetError, ValueError) as e:
+        parser.error(str(e))
+    print(f"wrote {len(out)} samples to {args.dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

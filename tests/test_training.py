@@ -1,0 +1,156 @@
+"""The training recipe: config, schedule, augmentation, a short real run, resume, evaluation."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from banet import load_model
+from data_tools.dataset import Dataset
+from data_tools.importers import import_into, read_folders
+from training import evaluate, train
+from training.config import PRESETS, TrainConfig
+from training.data import augment, cover_crop
+from training.logs import read_csv
+from training.schedule import learning_rate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(pfcn_paths, tmp_path_factory) -> Path:
+    """Eight real photos imported into the dataset format."""
+    src = tmp_path_factory.mktemp("src")
+    (src / "images").mkdir()
+    (src / "masks").mkdir()
+    for image in pfcn_paths[:8]:
+        (src / "images" / image.name).symlink_to(image)
+        (src / "masks" / f"{image.stem}.png").symlink_to(image.parents[1] / "masks" / f"{image.stem}.png")
+    root = tmp_path_factory.mktemp("tiny") / "ds"
+    import_into(Dataset.create(root), read_folders(src / "images", src / "masks"))
+    return root
+
+
+def tiny_args(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["--preset", "ablation-refine", "--out", str(out), "--set", f"train_data={data}",
+            "input_size=96", "batch_size=4", "warmup_iterations=4", "val_fraction=0.25", *extra]
+
+
+def test_presets_follow_the_paper():
+    for name, config in PRESETS.items():
+        assert (config.momentum, config.batch_size, config.max_lr) == (0.9, 16, 0.1), name
+        assert (config.rotation, config.flip, config.lightness) == (45.0, 0.5, (0.7, 1.3)), name
+        assert config.weight_decay > 0 and config.train_data, name
+    assert PRESETS["paper-pretrain"].gamma == 0 and "ccp" in PRESETS["paper-pretrain"].train_data[0]
+    assert PRESETS["paper-finetune"].gamma > 0 and "pfcn" in PRESETS["paper-finetune"].train_data[0]
+    assert not PRESETS["ablation-base"].boundary_attention and PRESETS["ablation-base"].gamma == 0
+    assert PRESETS["ablation-attention"].boundary_attention and PRESETS["ablation-attention"].gamma == 0
+    assert PRESETS["ablation-refine"].gamma > 0
+    ablations = [PRESETS[f"ablation-{v}"] for v in ("base", "attention", "refine")]
+    assert len({(c.iterations, c.input_size, c.train_data) for c in ablations}) == 1
+
+
+def test_config_overrides_are_typed_and_checked():
+    config = TrainConfig().updated({"iterations": "50", "boundary_attention": "false",
+                                    "lightness": "0.8,1.2", "train_data": "a,b"})
+    assert config.iterations == 50 and config.boundary_attention is False
+    assert config.lightness == (0.8, 1.2) and config.train_data == ("a", "b")
+    with pytest.raises(ValueError, match="unknown config field"):
+        TrainConfig().updated({"iteratons": "5"})
+    with pytest.raises(ValueError, match="cannot read"):
+        TrainConfig().updated({"iterations": "many"})
+    assert TrainConfig.from_json(config.to_json()) == config
+
+
+def test_learning_rate_warms_up_to_max_then_decays_to_zero():
+    config = TrainConfig(iterations=1000, warmup_iterations=100, max_lr=0.1, warmup_start_lr=0.001)
+    rates = [learning_rate(i, config) for i in range(1000)]
+    assert rates[0] == pytest.approx(0.001)
+    assert max(rates) == pytest.approx(0.1) and int(np.argmax(rates)) == 100
+    assert all(a <= b for a, b in zip(rates[:100], rates[1:101]))
+    assert all(a >= b for a, b in zip(rates[100:], rates[101:]))
+    assert learning_rate(1000, config) == 0.0
+
+
+def test_augmentation_moves_image_and_mask_together(pfcn_pairs):
+    rgb, mask = (cover_crop(a, (128, 96), cv2.INTER_AREA) for a in pfcn_pairs[0])
+    config = TrainConfig(lightness=(1.0, 1.0))
+    changed = 0
+    for seed in range(20):
+        rng_a, rng_b = np.random.default_rng(seed), np.random.default_rng(seed)
+        out_image, out_mask = augment(rgb, mask, config, rng_a)
+        as_image, _ = augment(np.repeat(mask[..., None], 3, axis=2), mask, config, rng_b)
+        assert np.abs(as_image[..., 0].astype(int) - out_mask.astype(int)).max() <= 1
+        assert out_image.shape == rgb.shape and out_mask.shape == mask.shape
+        changed += np.mean(np.abs(out_mask.astype(int) - mask)) > 2
+    assert changed >= 15  # rotation / flip really transform the pair
+
+
+def test_lightness_scales_brightness_within_range(pfcn_pairs):
+    rgb, mask = (cover_crop(a, (128, 96), cv2.INTER_AREA) for a in pfcn_pairs[1])
+    config = TrainConfig(rotation=0.0, flip=0.0)
+    base = cv2.cvtColor(rgb, cv2.COLOR_RGB2HLS)[..., 1].mean()
+    ratios = []
+    for seed in range(30):
+        image, out_mask = augment(rgb, mask, config, np.random.default_rng(seed))
+        assert (out_mask == mask).all()
+        ratios.append(cv2.cvtColor(image, cv2.COLOR_RGB2HLS)[..., 1].mean() / base)
+    assert 0.65 < min(ratios) < 0.85 and 1.1 < max(ratios) < 1.35
+
+
+def test_short_run_learns_and_writes_its_records(tiny_dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    train.main(tiny_args(tiny_dataset, out, "iterations=40", "log_every=10", "eval_every=20",
+                         "checkpoint_every=20", "threads=2"))
+    rows = read_csv(out / "metrics.csv")
+    losses = [float(r["loss"]) for r in rows if r["loss"]]
+    assert len(losses) == 4 and losses[-1] < 0.8 * losses[0]
+    assert [int(r["iteration"]) for r in rows if r["val_iou"]] == [20, 40]
+    assert float(rows[-1]["val_iou"]) > 0.5
+    assert (out / "curves.png").stat().st_size > 10_000 and (out / "last.pt").is_file()
+    model = load_model(out / "model")
+    assert model.input_size == 96 and model.boundary_attention
+    card = (out / "model" / "README.md").read_text()
+    assert "research only" in card and "python -m training.train" in card and str(tiny_dataset) in card
+
+    capsys.readouterr()
+    assert evaluate.main(["--weights", str(out / "model"), "--data", str(tiny_dataset), "--limit", "3",
+                          "--out", str(tmp_path / "eval")]) == 0
+    table = capsys.readouterr().out
+    assert "| IoU | mIoU | boundary F | Boundary IoU | grad. align. |" in table
+    row = [line for line in table.splitlines() if str(out / "model") in line][0].split("|")
+    assert row[2].strip() == "3" and 30 < float(row[4]) <= 100
+    assert (tmp_path / "eval" / "table.md").read_text().strip() == table.strip()
+
+
+def test_killed_run_resumes_to_the_same_weights(tiny_dataset, tmp_path):
+    """A run killed mid-way and restarted ends bit-for-bit where an uninterrupted run ends."""
+    extra = ("iterations=16", "checkpoint_every=4", "eval_every=8", "log_every=4", "threads=1")
+    command = [sys.executable, "-m", "training.train", *tiny_args(tiny_dataset, tmp_path / "killed", *extra)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "killed" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert torch.load(checkpoint, weights_only=True)["iteration"] < 16
+    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run([*command[:6], str(tmp_path / "straight"), *command[7:]], cwd=ROOT, env=env,
+                   check=True, capture_output=True)
+    resumed = load_file(tmp_path / "killed" / "model" / "model.safetensors")
+    straight = load_file(tmp_path / "straight" / "model" / "model.safetensors")
+    assert resumed.keys() == straight.keys()
+    for name in resumed:
+        torch.testing.assert_close(resumed[name], straight[name], rtol=0, atol=1e-5, msg=name)
+    assert read_csv(tmp_path / "killed" / "metrics.csv")[-1]["iteration"] == "16"

@@ -1,0 +1,1 @@
+"""The paper's training recipe for BANet: python -m training.train, python -m training.evaluate."""
