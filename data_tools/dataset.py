@@ -38,6 +38,7 @@ class Revision:
     sha256: str
     time: str
     note: str = ""
+    details: dict = field(default_factory=dict)  # e.g. method, band width, model, original checksum
 
 
 @dataclass
@@ -187,13 +188,13 @@ class Dataset:
         return sample
 
     def set_mask(self, sample_id: str, mask: np.ndarray, action: str, note: str = "",
-                 kind: str | None = None) -> Revision:
+                 kind: str | None = None, details: dict | None = None) -> Revision:
         """Replace a sample's mask (atomically) and record the step in its history."""
         self._check_writable()
         sample = self.samples[sample_id]
         png = encode_mask(mask)
         write_bytes(self.mask_path(sample), png)
-        revision = Revision(action, sha256_bytes(png), now(), note)
+        revision = Revision(action, sha256_bytes(png), now(), note, details or {})
         sample.history.append(revision)
         if kind is not None:
             sample.kind = kind

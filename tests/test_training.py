@@ -154,3 +154,23 @@ def test_killed_run_resumes_to_the_same_weights(tiny_dataset, tmp_path):
     for name in resumed:
         torch.testing.assert_close(resumed[name], straight[name], rtol=0, atol=1e-5, msg=name)
     assert read_csv(tmp_path / "killed" / "metrics.csv")[-1]["iteration"] == "16"
+
+
+def test_torchrun_two_processes_train_together(tiny_dataset, tmp_path):
+    """DistributedDataParallel over two CPU processes (gloo): one run folder, one set of weights."""
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "training.train",
+               *tiny_args(tiny_dataset, out, "iterations=6", "log_every=2", "eval_every=3", "threads=1")]
+    result = subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = read_csv(out / "metrics.csv")
+    assert [r["iteration"] for r in rows] == ["2", "3", "4", "6"]
+    assert load_model(out / "model").input_size == 96
+
+
+def test_a_dataset_too_small_for_one_batch_is_refused(tiny_dataset, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "training.train",
+                             *tiny_args(tiny_dataset, tmp_path / "run", "batch_size=16")],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+    assert result.returncode == 1 and "cannot fill a batch of 16" in result.stderr

@@ -53,7 +53,7 @@ class TrainConfig:
     workers: int = 0  # DataLoader processes; 0 keeps the 2-core CPU for the model
     threads: int = 0  # torch CPU threads; 0 = torch's default
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
-    sync_bn: bool = True  # SyncBatchNorm under torchrun
+    sync_bn: bool = True  # SyncBatchNorm under torchrun on CUDA
 
     @property
     def canvas(self) -> tuple[int, int]:

@@ -115,7 +115,7 @@ def train(config: TrainConfig, out: Path, command: str, process: Process) -> Non
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
-    if process.world > 1 and config.sync_bn:
+    if process.world > 1 and config.sync_bn and device.type == "cuda":  # SyncBatchNorm needs CUDA
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = make_optimizer(model, config)
     iteration, epoch, step_in_epoch, rows, elapsed = 0, 0, 0, [], 0.0
@@ -143,6 +143,9 @@ def train(config: TrainConfig, out: Path, command: str, process: Process) -> Non
     local_batch = config.batch_size // process.world
     sampler = DistributedSampler(train_set, process.world, process.rank, shuffle=True,
                                  seed=config.seed, drop_last=True)
+    if len(sampler) < local_batch:
+        raise SystemExit(f"error: {len(train_set)} training samples cannot fill a batch of "
+                         f"{config.batch_size} over {process.world} process(es)")
     loss_fn = BANetLoss(config.alpha, config.beta, config.gamma, config.magnitude_factor)
     autocast = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" and config.amp else nullcontext()
 

@@ -1,0 +1,105 @@
+"""BANet and MediaPipe selfie segmentation side by side, on the same images in one run.
+
+    python -m venv .venv-mediapipe && .venv-mediapipe/bin/pip install -r benchmarks/requirements-mediapipe.txt
+    python -m benchmarks.compare --data ../shared/data/pfcn/test
+
+Each row: mean per-image IoU, mIoU, boundary F, Boundary IoU and gradient alignment against the
+human masks, and the median wall time of one call (RGB array in, full-size mask out) on this
+machine. MediaPipe's general model works at 256x256; BANet at --input-size (long side).
+A benchmark, not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from banet import DEFAULT_MODEL, OnnxBackend, Predictor, count_parameters, load_model
+from banet.export import export_onnx
+from data_tools.dataset import Dataset
+from training.evaluate import Segmenter, format_table, pick_samples, score, summarize
+
+WORKER = Path(__file__).with_name("mediapipe_worker.py")
+MEDIAPIPE_MODELS = {0: "general 256x256", 1: "landscape 144x256"}
+
+
+def timed(predictor: Predictor) -> Segmenter:
+    def run(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        start = time.perf_counter()
+        mask = predictor(rgb).mask
+        return mask, time.perf_counter() - start
+
+    return run
+
+
+def mediapipe_segmenter(python: Path, dataset: Dataset, samples: list, model: int,
+                        work: Path) -> tuple[Segmenter, str]:
+    """Run the worker once over all samples, then replay its masks and timings in order."""
+    paths = [str(dataset.image_path(s).resolve()) for s in samples]
+    result = subprocess.run([str(python), str(WORKER), str(work), str(model)], input=json.dumps(paths),
+                            capture_output=True, text=True, check=False)
+    if result.returncode:
+        raise SystemExit(f"MediaPipe worker failed:\n{result.stderr[-2000:]}")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    queue = iter(enumerate(report["seconds"]))
+
+    def replay(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        index, seconds = next(queue)
+        confidence = cv2.imread(str(work / f"{index}.png"), cv2.IMREAD_GRAYSCALE)
+        return confidence >= 128, seconds
+
+    return replay, report["version"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="dataset folder (e.g. ../shared/data/pfcn/test)")
+    parser.add_argument("--weights", default=DEFAULT_MODEL)
+    parser.add_argument("--input-size", type=int, help="BANet long side (default: the weights')")
+    parser.add_argument("--mediapipe-python", type=Path, default=Path(".venv-mediapipe/bin/python"))
+    parser.add_argument("--mediapipe-model", type=int, choices=sorted(MEDIAPIPE_MODELS), default=0)
+    parser.add_argument("--limit", type=int, help="only the first N images")
+    parser.add_argument("--threads", type=int, default=2, help="torch / ONNX Runtime threads")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    dataset = Dataset.open(args.data)
+    samples = pick_samples(dataset, args.limit)
+    model = load_model(args.weights)
+    summaries = []
+    torch_predictor = Predictor(model, device="cpu", input_size=args.input_size, batch_size=1)
+    size = f"{torch_predictor.input_size} long side"
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_onnx(model, Path(tmp) / "banet.onnx")
+        onnx_predictor = Predictor(OnnxBackend(onnx_path, threads=args.threads), input_size=args.input_size,
+                                   batch_size=1)
+        for name, predictor in ((f"BANet ({args.weights}, ONNX Runtime)", onnx_predictor),
+                                (f"BANet ({args.weights}, PyTorch)", torch_predictor)):
+            rows = score(timed(predictor), dataset, samples, name)
+            summaries.append(summarize(name, rows, count_parameters(model), size))
+        if args.mediapipe_python.is_file():
+            work = Path(tmp) / "mediapipe"
+            work.mkdir()
+            segment, version = mediapipe_segmenter(args.mediapipe_python, dataset, samples,
+                                                   args.mediapipe_model, work)
+            name = f"MediaPipe selfie {version}"
+            rows = score(segment, dataset, samples, name)
+            summaries.append(summarize(name, rows, None, MEDIAPIPE_MODELS[args.mediapipe_model]))
+        else:
+            print(f"(MediaPipe skipped: no {args.mediapipe_python}; see this script's --help)")
+    print(f"{len(samples)} images from {args.data}; {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, {args.threads} threads; ms = median wall time per call")
+    print(format_table(summaries))
+
+
+if __name__ == "__main__":
+    main()
