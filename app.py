@@ -3,7 +3,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from workbench.ui import build_app  # noqa: E402  (after the analytics switch)
+from workbench.ui import HEAD, build_app  # noqa: E402  (after the analytics switch)
 
 if __name__ == "__main__":
-    build_app().queue(default_concurrency_limit=2).launch()
+    build_app().queue(default_concurrency_limit=2).launch(head=HEAD)

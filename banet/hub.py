@@ -21,7 +21,7 @@ from .model import BANet
 logger = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).parent / "pretrained"
-DEFAULT_MODEL = "banet-64-untrained"  # an untrained placeholder until real weights ship
+DEFAULT_MODEL = "banet-64"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 

@@ -267,3 +267,37 @@ def import_into(dataset: Dataset, items: Iterable[Item], split: str = "train") -
             report.problems.append(Problem(f"{name} ({item.source})", str(e)))
     dataset.save()
     return report
+
+
+def mask_from_annotation_file(path: Path, height: int, width: int, labels: set[str] | None = None) -> np.ndarray:
+    """One image's annotation as a (height, width) uint8 mask, from a mask image or a LabelMe,
+    Supervisely or COCO JSON file (COCO: every segment of the file's first image). ValueError
+    with a clear message when the file is unusable."""
+    if path.suffix.lower() != ".json":
+        try:
+            mask = read_mask(path)
+        except DatasetError as e:
+            raise ValueError(str(e)) from e
+    else:
+        data = _load_json(path)
+        if isinstance(data, Problem):
+            raise ValueError(str(data))
+        try:
+            mask = _raster_json(data, labels)(height, width)
+        except (KeyError, TypeError, IndexError, zlib.error) as e:
+            raise ValueError(f"{path.name}: malformed annotation ({e.__class__.__name__}: {e})") from e
+    if mask.shape != (height, width):
+        raise ValueError(f"{path.name}: mask is {mask.shape[1]}x{mask.shape[0]}, photo is {width}x{height}")
+    return mask
+
+
+def _raster_json(data: dict, labels: set[str] | None) -> Callable[[int, int], np.ndarray]:
+    if "shapes" in data:  # LabelMe
+        shapes = [s for s in data["shapes"] if labels is None or s.get("label") in labels]
+        return fill_polygons(np.asarray(s["points"], np.float64).reshape(-1, 2) for s in shapes)
+    if "objects" in data:  # Supervisely
+        return _supervisely_raster([o for o in data["objects"] if labels is None or o.get("classTitle") in labels])
+    if "annotations" in data:  # COCO
+        first = data["images"][0]["id"] if data.get("images") else None
+        return _coco_raster([a for a in data["annotations"] if first is None or a.get("image_id") == first])
+    raise ValueError("JSON is neither LabelMe (shapes), Supervisely (objects) nor COCO (annotations)")

@@ -1,6 +1,8 @@
 """Model card (README.md in the weights folder) for a trained run."""
 from __future__ import annotations
 
+import os
+
 from .config import TrainConfig
 
 LICENCE = """PFCN (Shen et al., Eurographics 2016) photos come from Flickr and the benchmark is
@@ -9,7 +11,7 @@ trained on PFCN inherit its research-only terms: do not use them commercially.""
 
 
 def model_card(config: TrainConfig, command: str, val_iou: float | None, stages: list[str]) -> str:
-    data = "\n".join(f"- `{d}`" for d in config.train_data)
+    data = "\n".join(f"- `{os.path.relpath(d)}`" for d in config.train_data)
     history = "\n".join(f"- `{s}`" for s in stages)
     val = f"{100 * val_iou:.2f}" if val_iou is not None else "n/a"
     return f"""---

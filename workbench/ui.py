@@ -1,13 +1,21 @@
-"""The Gradio interface: a viewer of BANet's outputs on one photo."""
+"""The Gradio interface: tabs over one shared predictor; every result lives in session state."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
 from banet import DEFAULT_MODEL, ImageLoadError, Predictor, load_model
+from banet.metrics import evaluate_pair, gradient_alignment
+from data_tools.importers import mask_from_annotation_file
 
-from .views import example_images, inspect_views
+from .compose import MODES, cutout, parse_colour, replace_background
+from . import refine_tab
+from .downloads import save_png
+from .views import difference_overlay, example_images, inspect_views
 
+HEAD = refine_tab.SHORTCUTS  # pass to launch(head=...): keyboard shortcuts of the Refine tab
 PANELS = ("confidence", "mask overlay", "boundary attention", "image gradient", "prediction gradient")
 
 
@@ -15,7 +23,7 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
     predictor = Predictor(load_model(weights))
     examples = example_images()
 
-    def run(image: np.ndarray | None, threshold: float):
+    def inspect(image: np.ndarray | None, threshold: float):
         if image is None:
             raise gr.Error("Upload a photo or pick an example first.")
         try:
@@ -26,20 +34,79 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
         views = inspect_views(result)
         timing = (f"{result.seconds * 1000:.0f} ms model time at long side {predictor.input_size} "
                   f"({predictor.backend.name}); person covers {result.mask.mean():.0%} of the photo")
-        return [views.get(name) for name in PANELS] + [timing]
+        last = {"image": result.image, "confidence": result.confidence}
+        return [views.get(name) for name in PANELS] + [timing, last]
+
+    def compose(last: dict | None, mode: str, colour: str, blur: float, background: np.ndarray | None):
+        if not last:
+            raise gr.Error("Segment a photo first.")
+        try:
+            composite = replace_background(last["image"], last["confidence"], mode, parse_colour(colour),
+                                           blur, background)
+        except ValueError as e:
+            raise gr.Error(str(e)) from e
+        files = [save_png(composite, "composite.png"), save_png(cutout(last["image"], last["confidence"]),
+                                                                "cutout-alpha.png")]
+        return composite, files
+
+    def compare(image: np.ndarray | None, annotation_file: str | None, threshold: float):
+        if image is None or not annotation_file:
+            raise gr.Error("Upload a photo and its annotation (mask image, or LabelMe / Supervisely / COCO JSON).")
+        try:
+            result = predictor(image)
+            annotation = mask_from_annotation_file(Path(annotation_file), *result.image.shape[:2]) > 127
+        except (ImageLoadError, ValueError) as e:
+            raise gr.Error(str(e)) from e
+        result.threshold = threshold
+        scores = evaluate_pair(result.mask, annotation, result.image)
+        rows = [("IoU", scores["iou"]), ("boundary F (2 px)", scores["boundary_f"]),
+                ("Boundary IoU", scores["boundary_iou"]),
+                ("gradient alignment, prediction", gradient_alignment(result.mask, result.image)),
+                ("gradient alignment, annotation", gradient_alignment(annotation, result.image))]
+        table = "| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {100 * v:.2f} |" for k, v in rows)
+        return difference_overlay(result.image, result.mask, annotation), table
 
     with gr.Blocks(title="BANet Workbench") as app:
-        gr.Markdown(f"# BANet Workbench\nWeights: `{weights}`"
-                    + (" (**untrained placeholder**: outputs are noise)" if "untrained" in weights else ""))
-        with gr.Row():
-            photo = gr.Image(label="photo", type="numpy", image_mode="RGB")
-            with gr.Column():
-                threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="mask threshold")
-                example = gr.Dropdown(list(examples), label="built-in example")
-                go = gr.Button("Segment", variant="primary")
-                timing = gr.Markdown()
-        with gr.Row():
-            outputs = [gr.Image(label=name, interactive=False) for name in PANELS]
+        gr.Markdown(f"# BANet Workbench\nWeights: `{weights}`")
+        last = gr.State(None)  # this session's last inspected photo and its confidence map
+        with gr.Tab("Inspect"):
+            with gr.Row():
+                photo = gr.Image(label="photo", type="numpy", image_mode="RGB")
+                with gr.Column():
+                    threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="mask threshold")
+                    example = gr.Dropdown(list(examples), label="built-in example")
+                    go = gr.Button("Segment", variant="primary")
+                    timing = gr.Markdown()
+            with gr.Row():
+                outputs = [gr.Image(label=name, interactive=False) for name in PANELS]
+            with gr.Accordion("Replace the background", open=False):
+                with gr.Row():
+                    mode = gr.Radio(list(MODES), value="blur", label="new background")
+                    colour = gr.ColorPicker("#00b140", label="colour")
+                    blur = gr.Slider(1, 40, value=12, step=1, label="blur strength")
+                    background = gr.Image(label="background image", type="numpy", image_mode="RGB")
+                compose_button = gr.Button("Compose")
+                with gr.Row():
+                    composite = gr.Image(label="composite", format="png", interactive=False)
+                    downloads = gr.File(label="download (PNG, and a cutout with alpha)", file_count="multiple")
+        with gr.Tab("Compare"):
+            with gr.Row():
+                compare_photo = gr.Image(label="photo", type="numpy", image_mode="RGB")
+                annotation = gr.File(label="annotation: mask image, or LabelMe / Supervisely / COCO JSON",
+                                     file_types=["image", ".json"])
+                with gr.Column():
+                    compare_threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="mask threshold")
+                    compare_button = gr.Button("Compare", variant="primary")
+            with gr.Row():
+                difference = gr.Image(label="green: both, red: model only, blue: annotation only",
+                                      interactive=False)
+                metrics = gr.Markdown()
+        with gr.Tab("Refine"):
+            refine_tab.build(predictor, weights)
         example.change(lambda name: examples.get(name), example, photo)
-        go.click(run, [photo, threshold], outputs + [timing], api_name="inspect")
+        go.click(inspect, [photo, threshold], outputs + [timing, last], api_name="inspect")
+        compose_button.click(compose, [last, mode, colour, blur, background], [composite, downloads],
+                             api_name="compose")
+        compare_button.click(compare, [compare_photo, annotation, compare_threshold], [difference, metrics],
+                             api_name="compare")
     return app

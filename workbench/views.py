@@ -28,6 +28,16 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarr
     return out
 
 
+def difference_overlay(image: np.ndarray, prediction: np.ndarray, annotation: np.ndarray,
+                       alpha: float = 0.55) -> np.ndarray:
+    """Agreement in green, false positives (model only) in red, false negatives (annotation only) in blue."""
+    out = image.astype(np.float32)
+    for region, colour in ((prediction & annotation, (0, 200, 120)), (prediction & ~annotation, (230, 40, 40)),
+                           (~prediction & annotation, (40, 90, 240))):
+        out[region] = (1 - alpha) * out[region] + alpha * np.asarray(colour, np.float32)
+    return out.astype(np.uint8)
+
+
 def gradient_picture(field: GradientField) -> np.ndarray:
     """Direction as hue, magnitude as brightness (a unit step is full brightness)."""
     hue = ((field.angle + np.pi) / (2 * np.pi) * 179).astype(np.uint8)

@@ -1,0 +1,94 @@
+"""Open an uploaded annotation archive: safe extraction, format detection, import.
+
+A zip may hold a dataset in this project's format (manifest.jsonl), paired images/ + masks/
+folders, a COCO JSON beside its images, a Supervisely project (*/ann/*.json) or LabelMe JSON
+files beside their images; the top folder of the archive may wrap any of them.
+"""
+from __future__ import annotations
+
+import shutil
+import stat
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from .dataset import MANIFEST, Dataset
+from .importers import (ImportReport, Item, import_into, read_coco, read_folders, read_labelme,
+                        read_supervisely)
+
+MAX_FILES = 20_000
+MAX_BYTES = 4 * 1024**3  # uncompressed total
+
+
+class ArchiveError(ValueError):
+    """The archive is unsafe or unusable; the message says why."""
+
+
+def safe_extract(archive: Path, dest: Path) -> Path:
+    """Extract a zip refusing absolute paths, '..', links and oversized contents (zip bombs)."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ArchiveError(f"{archive.name}: not a readable zip archive") from e
+    with zf:
+        members = zf.infolist()
+        if len(members) > MAX_FILES:
+            raise ArchiveError(f"{archive.name}: {len(members)} entries, more than {MAX_FILES}")
+        if sum(m.file_size for m in members) > MAX_BYTES:
+            raise ArchiveError(f"{archive.name}: more than {MAX_BYTES // 1024**3} GB uncompressed")
+        for member in members:
+            path = PurePosixPath(member.filename.replace("\\", "/"))
+            if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+                raise ArchiveError(f"{archive.name}: unsafe path {member.filename!r}")
+            if stat.S_ISLNK(member.external_attr >> 16):
+                raise ArchiveError(f"{archive.name}: {member.filename!r} is a symbolic link")
+        dest.mkdir(parents=True, exist_ok=True)
+        for member in members:
+            target = dest.joinpath(*PurePosixPath(member.filename.replace("\\", "/")).parts)
+            if member.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(member) as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out)
+    return dest
+
+
+def _root(folder: Path) -> Path:
+    """Step into a single wrapping top folder."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    return _root(entries[0]) if len(entries) == 1 and entries[0].is_dir() else folder
+
+
+def detect(folder: Path) -> tuple[str, Iterable[Item] | None]:
+    """(format name, items to import); items is None for a dataset already in this format."""
+    root = _root(folder)
+    if (root / MANIFEST).is_file():
+        return "dataset", None
+    if (root / "images").is_dir() and (root / "masks").is_dir():
+        return "folders", read_folders(root / "images", root / "masks")
+    if list(root.glob("**/ann/*.json")):
+        return "supervisely", read_supervisely(root)
+    jsons = sorted(root.glob("*.json"))
+    coco = [j for j in jsons if '"annotations"' in j.read_text(errors="ignore")[:1_000_000]]
+    if coco:
+        images = root / "images" if (root / "images").is_dir() else root
+        return "coco", read_coco(coco[0], images)
+    if jsons:
+        return "labelme", read_labelme(root)
+    raise ArchiveError("found no dataset: expected manifest.jsonl, images/ + masks/, COCO, "
+                       "Supervisely or LabelMe files")
+
+
+def open_archive(archive: Path, workdir: Path) -> tuple[Dataset, str, ImportReport | None]:
+    """Extract into workdir/raw, then open (or import into workdir/dataset); returns the dataset,
+    the detected format and the import report (None when the archive already was a dataset)."""
+    raw = safe_extract(archive, workdir / "raw")
+    kind, items = detect(raw)
+    if items is None:
+        return Dataset.open(_root(raw)), kind, None
+    dataset = Dataset.create(workdir / "dataset")
+    report = import_into(dataset, items)
+    if not report.imported:
+        raise ArchiveError("nothing could be imported:\n" + report.summary())
+    return dataset, kind, report

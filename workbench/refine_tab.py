@@ -1,0 +1,162 @@
+"""The Refine tab: open a dataset, review model-guided refinements worst first, decide."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from banet import Predictor
+from data_tools import refine, review
+from data_tools.archive import ArchiveError, open_archive
+from data_tools.dataset import Dataset, DatasetError
+
+from .views import overlay
+
+WORKSPACE = Path(os.environ.get("BANET_WORKSPACE", Path(tempfile.gettempdir()) / "banet-workbench" / "datasets"))
+FILTERS = ("all", *review.STATUSES)
+LOCAL = "SPACE_ID" not in os.environ  # a server folder may only be opened when running locally
+EDIT_COLOUR = (255, 0, 180)
+
+
+def _upload_dir(browser_key: str, archive: Path) -> Path:
+    """Per-browser, per-archive folder: the same upload in the same browser reopens its decisions."""
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
+    key = "".join(c for c in browser_key if c.isalnum())[:32] or "anonymous"
+    return WORKSPACE / key / digest
+
+
+def build(predictor: Predictor, model_name: str) -> None:
+    """Lay out the tab inside the current Blocks context."""
+    browser_key = gr.BrowserState("", storage_key="banet-workbench-key")
+    queue = gr.State(None)  # {"root", "order", "scores", "position"}: this session's review queue
+
+    def current(state: dict, band_width: float):
+        dataset = Dataset.open(state["root"])
+        sample = dataset[state["order"][state["position"]]]
+        image, annotation = dataset.read_image(sample), dataset.read_mask(sample)
+        confidence = predictor(image).confidence
+        proposal = refine.propose(annotation, confidence, band_width)
+        return dataset, sample, image, annotation, confidence, proposal
+
+    def show(state: dict | None, band_width: float):
+        if not state or not state["order"]:
+            return [None, None, None, None, "No dataset open, or no sample matches the filter.", state]
+        dataset, sample, image, annotation, confidence, proposal = current(state, band_width)
+        done, total = review.progress(dataset)
+        header = (f"**{sample.id}** ({state['position'] + 1} of {len(state['order'])} in this view) · "
+                  f"status: {review.status(sample)} · disagreement {state['scores'][sample.id]:.3f} · "
+                  f"{done} of {total} reviewed")
+        layer = np.zeros((*proposal.shape, 4), np.uint8)
+        layer[..., :3] = EDIT_COLOUR
+        layer[..., 3] = (proposal > 127) * 140
+        editor = {"background": image, "layers": [layer], "composite": None}
+        return [overlay(image, annotation > 127), overlay(image, confidence >= 0.5),
+                overlay(image, proposal > 127), editor, header, state]
+
+    def open_dataset(archive: str | None, folder: str, key: str, status_filter: str, band_width: float,
+                     progress=gr.Progress()):
+        if not key:
+            key = os.urandom(12).hex()
+        try:
+            if archive:
+                dataset, kind, report = open_archive(Path(archive), _upload_dir(key, Path(archive)))
+                note = f"opened {kind} archive" + (f": {report.summary()}" if report else "")
+            elif folder and LOCAL:
+                dataset, note = Dataset.open(folder), f"opened {folder}"
+                if dataset.read_only:
+                    raise DatasetError(f"{folder} has no manifest.jsonl; import it first "
+                                       "(python -m data_tools.import) so decisions can be saved")
+            else:
+                raise gr.Error("Upload a zip archive" + (" or give a dataset folder on this server." if LOCAL else "."))
+        except (ArchiveError, DatasetError) as e:
+            raise gr.Error(str(e)) from e
+        scores = {}
+        for sample in progress.tqdm(list(dataset), desc="ranking by disagreement"):
+            confidence = predictor(dataset.read_image(sample)).confidence
+            scores[sample.id] = refine.disagreement(dataset.read_mask(sample), confidence)
+        state = {"root": str(dataset.root), "scores": scores, "position": 0, "all": sorted(scores, key=lambda i: -scores[i])}
+        state["order"] = _filtered(dataset, state["all"], status_filter)
+        gr.Info(note.splitlines()[0])
+        return show(state, band_width) + [key]
+
+    def refilter(state: dict | None, status_filter: str, band_width: float):
+        if state:
+            state = {**state, "order": _filtered(Dataset.open(state["root"]), state["all"], status_filter), "position": 0}
+        return show(state, band_width)
+
+    def step(state: dict | None, delta: int, band_width: float):
+        if state and state["order"]:
+            state = {**state, "position": (state["position"] + delta) % len(state["order"])}
+        return show(state, band_width)
+
+    def decide(state: dict | None, decision: str, band_width: float, edited: dict | None):
+        if not state or not state["order"]:
+            raise gr.Error("Open a dataset first.")
+        dataset, sample, _, _, _, proposal = current(state, band_width)
+        mask = proposal if decision == "accept" else None
+        if decision == "edit":
+            layers = (edited or {}).get("layers") or []
+            if not layers:
+                raise gr.Error("Paint on the editor first.")
+            mask = np.where(np.asarray(layers[0])[..., 3] > 0, 255, 0).astype(np.uint8)
+        details = {**refine.provenance(dataset, sample, band_width, model_name), "method": refine.METHOD
+                   if decision != "edit" else "brush"}
+        review.decide(dataset, sample.id, decision, mask, details)
+        return step(state, 1, band_width)
+
+    with gr.Row():
+        archive = gr.File(label="dataset zip (this format, images/ + masks/, COCO, Supervisely or LabelMe)",
+                          file_types=[".zip"])
+        folder = gr.Textbox(label="or a dataset folder on this server", visible=LOCAL)
+        with gr.Column():
+            status_filter = gr.Radio(list(FILTERS), value="all", label="show")
+            band_width = gr.Slider(10, 120, value=refine.CANONICAL_WIDTH, step=5,
+                                   label="band width W (pixels for a 512x512 portrait)")
+            open_button = gr.Button("Open", variant="primary")
+    header = gr.Markdown()
+    with gr.Row():
+        views = [gr.Image(label=name, interactive=False)
+                 for name in ("annotation", "model prediction", "proposed refinement")]
+    editor = gr.ImageEditor(label="edit: paint the person, erase the rest; then 'Save edit'", type="numpy",
+                            layers=False, brush=gr.Brush(colors=["#ff00b4"], default_size=12))
+    with gr.Row():
+        previous = gr.Button("◀ Previous (p)", elem_id="refine-previous")
+        reject = gr.Button("Reject (r)", elem_id="refine-reject")
+        accept = gr.Button("Accept (a)", variant="primary", elem_id="refine-accept")
+        save_edit = gr.Button("Save edit", elem_id="refine-edit")
+        following = gr.Button("Next ▶ (n)", elem_id="refine-next")
+
+    outputs = views + [editor, header, queue]
+    open_button.click(open_dataset, [archive, folder, browser_key, status_filter, band_width],
+                      outputs + [browser_key], api_name="refine_open")
+    status_filter.change(refilter, [queue, status_filter, band_width], outputs, api_name="refine_filter")
+    band_width.release(lambda s, w: show(s, w), [queue, band_width], outputs, api_name="refine_band")
+    previous.click(lambda s, w: step(s, -1, w), [queue, band_width], outputs, api_name="refine_previous")
+    following.click(lambda s, w: step(s, 1, w), [queue, band_width], outputs, api_name="refine_next")
+    accept.click(lambda s, w: decide(s, "accept", w, None), [queue, band_width], outputs, api_name="refine_accept")
+    reject.click(lambda s, w: decide(s, "reject", w, None), [queue, band_width], outputs, api_name="refine_reject")
+    save_edit.click(lambda s, w, e: decide(s, "edit", w, e), [queue, band_width, editor], outputs,
+                    api_name="refine_edit")
+
+
+def _filtered(dataset: Dataset, ordered: list[str], status_filter: str) -> list[str]:
+    if status_filter == "all":
+        return list(ordered)
+    return [i for i in ordered if i in dataset.samples and review.status(dataset[i]) == status_filter]
+
+
+SHORTCUTS = """
+<script>
+document.addEventListener("keydown", (event) => {
+  const tag = (event.target.tagName || "").toLowerCase();
+  if (tag === "input" || tag === "textarea" || event.ctrlKey || event.metaKey || event.altKey) return;
+  const ids = {a: "refine-accept", r: "refine-reject", n: "refine-next", p: "refine-previous"};
+  const button = ids[event.key] && document.getElementById(ids[event.key]);
+  if (button && button.offsetParent !== null) { button.click(); event.preventDefault(); }
+});
+</script>
+"""
