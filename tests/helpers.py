@@ -1,6 +1,7 @@
 """Helpers for tests on real photos."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -27,3 +28,13 @@ def make_batch(pairs, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor
         masks.append(torch.from_numpy(mask).float()[None])
         bands.append(torch.from_numpy(boundary_band(mask * 255)).float()[None])
     return torch.stack(images), torch.stack(masks), torch.stack(bands)
+
+
+def copy_pairs(image_paths: list[Path], dest: Path) -> Path:
+    """Copy PFCN-layout photos and their masks into dest/images and dest/masks."""
+    (dest / "images").mkdir(parents=True)
+    (dest / "masks").mkdir()
+    for image in image_paths:
+        shutil.copy(image, dest / "images")
+        shutil.copy(image.parents[1] / "masks" / f"{image.stem}.png", dest / "masks")
+    return dest

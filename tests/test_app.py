@@ -105,7 +105,6 @@ def test_compare_rejects_an_annotation_of_the_wrong_size(client, pfcn_paths, tmp
 
 
 def test_refine_opens_a_zip_ranks_it_and_saves_decisions(client, pfcn_paths, tmp_path, monkeypatch):
-    import shutil
     import zipfile
 
     from data_tools import review

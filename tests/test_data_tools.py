@@ -18,19 +18,13 @@ from data_tools import rle
 from data_tools.dataset import MANIFEST, Dataset, DatasetError, sha256_bytes
 from data_tools.importers import import_into, read_coco, read_folders, read_labelme, read_supervisely
 
-from .helpers import read_pair
+from .helpers import copy_pairs
 
 
 @pytest.fixture()
 def photos(pfcn_paths, tmp_path) -> Path:
     """Four real photos and masks copied into tmp/src/{images,masks}."""
-    src = tmp_path / "src"
-    (src / "images").mkdir(parents=True)
-    (src / "masks").mkdir()
-    for image in pfcn_paths[:4]:
-        shutil.copy(image, src / "images")
-        shutil.copy(image.parents[1] / "masks" / f"{image.stem}.png", src / "masks")
-    return src
+    return copy_pairs(pfcn_paths[:4], tmp_path / "src")
 
 
 def contours(mask: np.ndarray) -> list[np.ndarray]:

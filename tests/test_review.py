@@ -14,6 +14,8 @@ from data_tools import review
 from data_tools.archive import ArchiveError, open_archive, safe_extract
 from data_tools.dataset import Dataset, sha256_bytes
 
+from .helpers import copy_pairs
+
 
 def zip_folder(folder, archive, prefix=""):
     with zipfile.ZipFile(archive, "w") as zf:
@@ -25,13 +27,7 @@ def zip_folder(folder, archive, prefix=""):
 
 @pytest.fixture()
 def paired(pfcn_paths, tmp_path):
-    src = tmp_path / "src"
-    (src / "images").mkdir(parents=True)
-    (src / "masks").mkdir()
-    for image in pfcn_paths[:3]:
-        shutil.copy(image, src / "images")
-        shutil.copy(image.parents[1] / "masks" / f"{image.stem}.png", src / "masks")
-    return src
+    return copy_pairs(pfcn_paths[:3], tmp_path / "src")
 
 
 def test_archives_in_each_layout_open_as_datasets(paired, tmp_path):
