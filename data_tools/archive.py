@@ -6,6 +6,7 @@ files beside their images; the top folder of the archive may wrap any of them.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 import zipfile
@@ -82,11 +83,17 @@ def detect(folder: Path) -> tuple[str, Iterable[Item] | None]:
 
 def open_archive(archive: Path, workdir: Path) -> tuple[Dataset, str, ImportReport | None]:
     """Extract into workdir/raw, then open (or import into workdir/dataset); returns the dataset,
-    the detected format and the import report (None when the archive already was a dataset)."""
+    the detected format and the import report (None when nothing was imported). A workdir that
+    already holds the imported dataset is reopened as it is, with its review decisions."""
+    if (workdir / "dataset" / MANIFEST).is_file():
+        return Dataset.open(workdir / "dataset"), "imported earlier", None
+    if (workdir / "raw").is_dir():
+        shutil.rmtree(workdir / "raw")  # an earlier extraction that did not finish
     raw = safe_extract(archive, workdir / "raw")
     kind, items = detect(raw)
     if items is None:
-        return Dataset.open(_root(raw)), kind, None
+        os.replace(_root(raw), workdir / "dataset")  # decisions are then kept across uploads
+        return Dataset.open(workdir / "dataset"), kind, None
     dataset = Dataset.create(workdir / "dataset")
     report = import_into(dataset, items)
     if not report.imported:

@@ -35,6 +35,9 @@ def test_archives_in_each_layout_open_as_datasets(paired, tmp_path):
     assert kind == "folders" and len(report.imported) == 3 and len(dataset) == 3
     again, kind, report = open_archive(zip_folder(dataset.root, tmp_path / "b.zip"), tmp_path / "w2")
     assert kind == "dataset" and report is None and sorted(again.samples) == sorted(dataset.samples)
+    review.decide(again, sorted(again.samples)[0], "reject", None, {})
+    reopened, kind, _ = open_archive(tmp_path / "b.zip", tmp_path / "w2")
+    assert kind == "imported earlier" and review.progress(reopened) == (1, 3)
     labelme = tmp_path / "labelme"
     labelme.mkdir()
     for image in (paired / "images").iterdir():
@@ -83,5 +86,7 @@ def test_decisions_are_saved_as_made_and_read_back(paired, tmp_path):
     rejected = reopened[ids[1]]
     assert rejected.history[-1].sha256 == sha256_bytes(reopened.mask_path(rejected).read_bytes())
     assert review.progress(reopened) == (2, 3)
+    same, kind, _ = open_archive(tmp_path / "a.zip", tmp_path / "w")  # the same upload again
+    assert kind == "imported earlier" and review.progress(same) == (2, 3)
     with pytest.raises(ValueError, match="needs a mask"):
         review.decide(reopened, ids[2], "edit", None, {})
