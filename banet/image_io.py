@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -84,3 +85,16 @@ def load_rgb(source: ImageInput) -> np.ndarray:
         with open_image(source) as image:
             return pil_to_rgb(image)
     raise ImageLoadError(f"unsupported input type {type(source).__name__}")
+
+
+def cover_crop(a: np.ndarray, size: tuple[int, int], interpolation: int | None = None) -> np.ndarray:
+    """Scale `a` to cover size=(h, w) keeping its aspect, then centre-crop. Default interpolation:
+    area when shrinking, bilinear when enlarging."""
+    h, w = size
+    scale = max(h / a.shape[0], w / a.shape[1])
+    if interpolation is None:
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    rh, rw = max(h, round(a.shape[0] * scale)), max(w, round(a.shape[1] * scale))
+    a = cv2.resize(a, (rw, rh), interpolation=interpolation)
+    top, left = (rh - h) // 2, (rw - w) // 2
+    return np.ascontiguousarray(a[top:top + h, left:left + w])

@@ -37,15 +37,15 @@ def safe_extract(archive: Path, dest: Path) -> Path:
             raise ArchiveError(f"{archive.name}: {len(members)} entries, more than {MAX_FILES}")
         if sum(m.file_size for m in members) > MAX_BYTES:
             raise ArchiveError(f"{archive.name}: more than {MAX_BYTES // 1024**3} GB uncompressed")
-        for member in members:
-            path = PurePosixPath(member.filename.replace("\\", "/"))
+        paths = [PurePosixPath(m.filename.replace("\\", "/")) for m in members]
+        for member, path in zip(members, paths):
             if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
                 raise ArchiveError(f"{archive.name}: unsafe path {member.filename!r}")
             if stat.S_ISLNK(member.external_attr >> 16):
                 raise ArchiveError(f"{archive.name}: {member.filename!r} is a symbolic link")
         dest.mkdir(parents=True, exist_ok=True)
-        for member in members:
-            target = dest.joinpath(*PurePosixPath(member.filename.replace("\\", "/")).parts)
+        for member, path in zip(members, paths):
+            target = dest.joinpath(*path.parts)
             if member.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue

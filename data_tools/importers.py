@@ -197,22 +197,28 @@ def read_labelme(folder: Path, labels: set[str] | None = None) -> Iterator[Item]
         if isinstance(data, Problem):
             yield data
             continue
-        shapes = [s for s in data.get("shapes", []) if labels is None or s.get("label") in labels]
-        polygons = []
-        for shape in shapes:
-            points = np.asarray(shape.get("points", []), np.float64).reshape(-1, 2)
-            if shape.get("shape_type", "polygon") == "rectangle" and len(points) == 2:
-                (x0, y0), (x1, y1) = points
-                points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
-            polygons.append(points)
         image_name = str(data.get("imagePath") or f"{ann_file.stem}.jpg")
         image: Path | bytes = ann_file.parent / image_name
         if not image.is_file() and data.get("imageData"):
             image = base64.b64decode(data["imageData"])
         declared = (int(data.get("imageHeight", 0)), int(data.get("imageWidth", 0))) \
             if data.get("imageHeight") else None
-        yield Annotation(ann_file.stem, image, Path(image_name).suffix or ".jpg", fill_polygons(polygons),
-                         "polygon", ann_file.name, declared)
+        yield Annotation(ann_file.stem, image, Path(image_name).suffix or ".jpg",
+                         _labelme_raster(data.get("shapes", []), labels), "polygon", ann_file.name, declared)
+
+
+def _labelme_raster(shapes: list[dict], labels: set[str] | None) -> Callable[[int, int], np.ndarray]:
+    """Polygons and rectangles (two corners) of the chosen labels."""
+    polygons = []
+    for shape in shapes:
+        if labels is not None and shape.get("label") not in labels:
+            continue
+        points = np.asarray(shape.get("points", []), np.float64).reshape(-1, 2)
+        if shape.get("shape_type", "polygon") == "rectangle" and len(points) == 2:
+            (x0, y0), (x1, y1) = points
+            points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+        polygons.append(points)
+    return fill_polygons(polygons)
 
 
 def _load_json(path: Path) -> dict | Problem:
@@ -293,8 +299,7 @@ def mask_from_annotation_file(path: Path, height: int, width: int, labels: set[s
 
 def _raster_json(data: dict, labels: set[str] | None) -> Callable[[int, int], np.ndarray]:
     if "shapes" in data:  # LabelMe
-        shapes = [s for s in data["shapes"] if labels is None or s.get("label") in labels]
-        return fill_polygons(np.asarray(s["points"], np.float64).reshape(-1, 2) for s in shapes)
+        return _labelme_raster(data["shapes"], labels)
     if "objects" in data:  # Supervisely
         return _supervisely_raster([o for o in data["objects"] if labels is None or o.get("classTitle") in labels])
     if "annotations" in data:  # COCO

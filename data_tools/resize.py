@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from banet.predictor import working_size
+
 from .dataset import Dataset, DatasetError, Revision, now
 
 
@@ -27,11 +29,10 @@ def encode_image(rgb: np.ndarray, suffix: str, quality: int = 95) -> tuple[bytes
 
 
 def shrink(a: np.ndarray, long_side: int) -> np.ndarray:
-    scale = long_side / max(a.shape[:2])
-    if scale >= 1:
+    if max(a.shape[:2]) <= long_side:
         return a
-    size = (max(1, round(a.shape[1] * scale)), max(1, round(a.shape[0] * scale)))
-    return cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+    h, w = working_size(*a.shape[:2], long_side)
+    return cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def resize_dataset(source: Dataset, dest: Path, long_side: int) -> Dataset:

@@ -19,7 +19,8 @@ from data_tools.dataset import Dataset
 from data_tools.importers import import_into, read_folders
 from training import evaluate, train
 from training.config import PRESETS, TrainConfig
-from training.data import augment, cover_crop
+from banet.image_io import cover_crop
+from training.data import augment
 from training.logs import read_csv
 from training.schedule import learning_rate
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from banet.image_io import cover_crop
 from banet.targets import boundary_band
 from data_tools.dataset import Dataset, Sample
 
@@ -29,16 +30,6 @@ class ArraySet:
     def subset(self, indices: Sequence[int]) -> ArraySet:
         idx = np.asarray(indices, dtype=np.int64)
         return ArraySet(self.images[idx], self.masks[idx], [self.ids[i] for i in idx])
-
-
-def cover_crop(a: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
-    """Scale `a` to cover size=(h, w) keeping its aspect, then centre-crop."""
-    h, w = size
-    scale = max(h / a.shape[0], w / a.shape[1])
-    rh, rw = max(h, round(a.shape[0] * scale)), max(w, round(a.shape[1] * scale))
-    a = cv2.resize(a, (rw, rh), interpolation=interpolation)
-    top, left = (rh - h) // 2, (rw - w) // 2
-    return np.ascontiguousarray(a[top:top + h, left:left + w])
 
 
 def load_arrays(folders: Sequence[str], size: tuple[int, int], desc: str = "decode") -> ArraySet:

@@ -114,16 +114,17 @@ def train(config: TrainConfig, out: Path, command: str, process: Process) -> Non
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    model = build_model(config).to(device)
+    resuming = (out / CHECKPOINT).is_file()
+    model = (new_model(config) if resuming else build_model(config)).to(device)
     if process.world > 1 and config.sync_bn and device.type == "cuda":  # SyncBatchNorm needs CUDA
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = make_optimizer(model, config)
     iteration, epoch, step_in_epoch, rows, elapsed = 0, 0, 0, [], 0.0
     stages = [command]
-    if config.init_weights:
+    if config.init_weights and not resuming:
         card = Path(config.init_weights) / "training.json"
         stages = (json.loads(card.read_text())["stages"] if card.is_file() else []) + stages
-    if (out / CHECKPOINT).is_file():
+    if resuming:
         state = torch.load(out / CHECKPOINT, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

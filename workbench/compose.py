@@ -4,16 +4,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from banet.image_io import cover_crop
+
 MODES = ("colour", "blur", "image")
-
-
-def _cover(background: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Scale a background photo to cover (height, width), keeping its aspect, and centre-crop."""
-    scale = max(height / background.shape[0], width / background.shape[1])
-    h, w = max(height, round(background.shape[0] * scale)), max(width, round(background.shape[1] * scale))
-    resized = cv2.resize(background, (w, h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    top, left = (h - height) // 2, (w - width) // 2
-    return resized[top:top + height, left:left + width]
 
 
 def replace_background(image: np.ndarray, alpha: np.ndarray, mode: str = "colour",
@@ -29,7 +22,7 @@ def replace_background(image: np.ndarray, alpha: np.ndarray, mode: str = "colour
     elif mode == "image":
         if background is None:
             raise ValueError("choose a background image first")
-        new = _cover(background, height, width)
+        new = cover_crop(background, (height, width))
     else:
         raise ValueError(f"unknown background mode {mode!r} (one of {', '.join(MODES)})")
     a = np.clip(alpha, 0, 1)[..., None].astype(np.float32)
