@@ -35,6 +35,15 @@ def bundled_models() -> list[str]:
     return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / WEIGHTS_FILE).is_file())
 
 
+def local_folder(name_or_path: str | os.PathLike) -> Path:
+    """The folder on this machine holding a bundled name's or a local path's weights."""
+    name = str(name_or_path)
+    folder = BUNDLED_DIR / name if name in bundled_models() else Path(name).expanduser()
+    if not (folder / WEIGHTS_FILE).is_file():
+        raise WeightsError(f"{name}: not a bundled model or a local folder with {WEIGHTS_FILE}")
+    return folder
+
+
 def _load_folder(folder: Path, device: str) -> BANet:
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():

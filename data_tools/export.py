@@ -20,12 +20,17 @@ from tqdm import tqdm
 
 from . import rle
 from .atomic import atomic_path, write_text
-from .dataset import MANIFEST, Dataset, DatasetError, encode_mask
+from .dataset import MANIFEST, Dataset, DatasetError, Sample, encode_mask
 
 FORMATS = ("folder", "coco", "zip")
 
 
 def export_folder(dataset: Dataset, out: Path, splits: list[str] | None = None, binary: bool = False) -> int:
+    """images/ + masks/ of the chosen splits at `out`; see write_folder."""
+    return write_folder(dataset, dataset.select(splits), out, binary)
+
+
+def write_folder(dataset: Dataset, samples: list[Sample], out: Path, binary: bool = False) -> int:
     """images/ + masks/ at `out`, built in a temporary sibling folder and renamed into place."""
     if out.exists():
         raise DatasetError(f"{out}: already exists; choose a new folder")
@@ -34,7 +39,6 @@ def export_folder(dataset: Dataset, out: Path, splits: list[str] | None = None, 
     try:
         (staging / "images").mkdir()
         (staging / "masks").mkdir()
-        samples = dataset.select(splits)
         for sample in tqdm(samples, desc="export", unit="img", leave=False):
             shutil.copyfile(dataset.image_path(sample), staging / "images" / Path(sample.image).name)
             mask = dataset.read_mask(sample)
@@ -72,6 +76,29 @@ def export_zip(dataset: Dataset, out: Path, splits: list[str] | None = None) -> 
         for sample in tqdm(samples, desc="zip", unit="img", leave=False):
             archive.write(dataset.image_path(sample), sample.image, compress_type=zipfile.ZIP_STORED)
             archive.write(dataset.mask_path(sample), sample.mask)
+    return len(samples)
+
+
+DOWNLOADS = {"dataset": "this dataset format (images/, masks/, manifest.jsonl with history)",
+             "coco": "COCO: images/ + annotations.json with RLE masks",
+             "folders": "images/ + masks/ (PNG masks, soft values kept)"}
+
+
+def export_download(dataset: Dataset, out: Path, kind: str) -> int:
+    """One zip for a browser download, in one of DOWNLOADS' formats, written atomically."""
+    if kind == "dataset":
+        return export_zip(dataset, out)
+    if kind not in DOWNLOADS:
+        raise DatasetError(f"unknown export format {kind!r}; choose from {', '.join(DOWNLOADS)}")
+    samples = dataset.select(None)
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for sample in tqdm(samples, desc="zip", unit="img", leave=False):
+            archive.write(dataset.image_path(sample), f"images/{Path(sample.image).name}",
+                          compress_type=zipfile.ZIP_STORED)
+            if kind == "folders":
+                archive.writestr(f"masks/{sample.id}.png", encode_mask(dataset.read_mask(sample)))
+        if kind == "coco":
+            archive.writestr("annotations.json", json.dumps(coco_document(dataset)))
     return len(samples)
 
 

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -44,6 +45,25 @@ class Proposal:
     sample: Sample
     refined: np.ndarray
     disagreement: float
+
+
+def apply_strokes(mask: np.ndarray, strokes: np.ndarray, add: tuple[int, int, int],
+                  remove: tuple[int, int, int]) -> np.ndarray:
+    """`mask` (H,W uint8) with brush strokes (RGBA) painted in the `add` colour set to 255, `remove` to 0.
+
+    Each painted pixel goes to the nearer of the two colours; strokes of another size than the
+    mask (a browser canvas scaled the photo) are resized to it first.
+    """
+    h, w = mask.shape
+    if strokes.shape[:2] != (h, w):
+        strokes = cv2.resize(strokes, (w, h), interpolation=cv2.INTER_NEAREST)
+    painted = strokes[..., 3] > 0
+    rgb = strokes[..., :3].astype(np.int32)
+    to_add = ((rgb - add) ** 2).sum(-1) <= ((rgb - remove) ** 2).sum(-1)
+    out = mask.copy()
+    out[painted & to_add] = 255
+    out[painted & ~to_add] = 0
+    return out
 
 
 def propose_all(dataset: Dataset, predictor: Predictor, samples: list[Sample],

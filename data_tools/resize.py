@@ -35,13 +35,16 @@ def shrink(a: np.ndarray, long_side: int) -> np.ndarray:
     return cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)
 
 
-def resize_dataset(source: Dataset, dest: Path, long_side: int) -> Dataset:
+def resize_dataset(source: Dataset, dest: Path, long_side: int, quality: int = 95) -> Dataset:
     """A new dataset at `dest` with every image and mask shrunk; history and splits carried over."""
     if long_side < 32:
         raise ValueError("--long-side must be at least 32")
+    if not 1 <= quality <= 100:
+        raise ValueError("--quality must be between 1 and 100")
     out = Dataset.create(dest)
     for sample in tqdm(list(source), desc="resize", unit="img"):
-        data, suffix = encode_image(shrink(source.read_image(sample), long_side), Path(sample.image).suffix)
+        data, suffix = encode_image(shrink(source.read_image(sample), long_side), Path(sample.image).suffix,
+                                    quality)
         mask = shrink(source.read_mask(sample), long_side)
         added = out.add(sample.id, data, suffix, mask, split=sample.split, source=sample.source,
                         kind=sample.kind)
@@ -57,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", type=Path)
     parser.add_argument("dest", type=Path, help="new dataset folder")
     parser.add_argument("--long-side", type=int, default=512)
+    parser.add_argument("--quality", type=int, default=95, help="JPEG quality of the copies (1-100)")
     args = parser.parse_args(argv)
     try:
-        out = resize_dataset(Dataset.open(args.source), args.dest, args.long_side)
+        out = resize_dataset(Dataset.open(args.source), args.dest, args.long_side, args.quality)
     except (DatasetError, ValueError) as e:
         parser.error(str(e))
     print(f"wrote {len(out)} samples to {args.dest}")

@@ -133,3 +133,107 @@ def test_refine_opens_a_zip_ranks_it_and_saves_decisions(client, pfcn_paths, tmp
     assert review.status(dataset[first]) == "accepted"
     details = dataset[first].history[-1].details
     assert details["band_width"] == 50 and details["method"] == "band-blend" and len(details["original_sha256"]) == 64
+
+
+def _open_three(client, pfcn_paths, tmp_path) -> str:
+    """Open a zip of three real photos with their masks in the Refine tab; returns the first id."""
+    import zipfile
+
+    archive = tmp_path / "coarse.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for image in pfcn_paths[:3]:
+            zf.write(image, f"images/{image.name}")
+            zf.write(image.parents[1] / "masks" / f"{image.stem}.png", f"masks/{image.stem}.png")
+    result = client.predict(handle_file(str(archive)), "", "", "all", 50, api_name="/refine_open")
+    return result[4].split("**")[1]
+
+
+def test_save_edit_applies_add_and_remove_strokes_to_the_proposal(client, pfcn_paths, tmp_path):
+    from PIL import Image
+
+    from data_tools import review
+    from data_tools.dataset import Dataset
+    from workbench import refine_tab
+
+    first = _open_three(client, pfcn_paths, tmp_path)
+    layer = np.zeros((800, 600, 4), np.uint8)
+    layer[20:120, 20:180] = (*refine_tab.ADD, 255)  # background corner painted as person
+    layer[400:500, 250:350] = (*refine_tab.REMOVE, 255)  # middle of the body painted as background
+    Image.fromarray(layer).save(tmp_path / "layer.png")
+    Image.open(pfcn_paths[0]).save(tmp_path / "background.png")
+    edit = {"background": handle_file(str(tmp_path / "background.png")),
+            "layers": [handle_file(str(tmp_path / "layer.png"))], "composite": None}
+    *_, header = client.predict(50, edit, api_name="/refine_edit")
+    assert "1 of 3 reviewed" in header
+    roots = [m.parent for m in refine_tab.WORKSPACE.rglob("manifest.jsonl")]
+    dataset = Dataset.open(max(roots, key=lambda p: p.stat().st_mtime))
+    assert review.status(dataset[first]) == "edited"
+    saved = dataset.read_mask(dataset[first])
+    assert (saved[20:120, 20:180] == 255).all() and (saved[400:500, 250:350] == 0).all()
+    unpainted = np.ones_like(saved, bool)
+    unpainted[20:120, 20:180] = unpainted[400:500, 250:350] = False
+    assert 0.2 < (saved[unpainted] > 127).mean() < 0.9  # the proposal is kept where nothing was painted
+    assert dataset[first].history[-1].details["method"] == "brush"
+
+    with pytest.raises(Exception, match="Paint on the editor first"):
+        client.predict(50, {"background": handle_file(str(tmp_path / "background.png")), "layers": [],
+                            "composite": None}, api_name="/refine_edit")
+
+
+def test_export_downloads_the_refined_dataset_in_each_format(client, pfcn_paths, tmp_path):
+    import json
+    import zipfile
+
+    from data_tools import rle
+
+    first = _open_three(client, pfcn_paths, tmp_path)
+    client.predict(50, api_name="/refine_accept")
+    with zipfile.ZipFile(client.predict("dataset", api_name="/export_dataset")) as zf:
+        manifest = [json.loads(line) for line in zf.read("manifest.jsonl").decode().splitlines()]
+        assert len(manifest) == 3 and len([n for n in zf.namelist() if n.startswith("masks/")]) == 3
+    actions = {m["id"]: [h["action"] for h in m["history"]] for m in manifest}
+    assert actions[first][-1] == "accept"
+    with zipfile.ZipFile(client.predict("coco", api_name="/export_dataset")) as zf:
+        coco = json.loads(zf.read("annotations.json"))
+        names = set(zf.namelist())
+    assert len(coco["images"]) == 3 and all(f"images/{i['file_name']}" in names for i in coco["images"])
+    mask = rle.decode(coco["annotations"][0]["segmentation"])
+    assert mask.shape == (800, 600) and 0.05 < mask.mean() < 0.95
+    with zipfile.ZipFile(client.predict("folders", api_name="/export_dataset")) as zf:
+        assert sorted(n.split("/")[0] for n in zf.namelist()) == ["images"] * 3 + ["masks"] * 3
+
+
+def test_retrain_fine_tunes_in_the_background_compares_and_switches_weights(client, pfcn_paths, tmp_path):
+    import time
+
+    _open_three(client, pfcn_paths, tmp_path)
+    status, _, table = client.predict(10, 0.3, api_name="/retrain_start")[:3]
+    assert "iteration" in status
+    deadline = time.monotonic() + 240
+    while "**done**" not in status and time.monotonic() < deadline:
+        assert "failed" not in status and "cancelled" not in status, status
+        time.sleep(2)
+        status, _, table = client.predict(api_name="/retrain_status")[:3]
+    assert "**done**" in status and "iteration 10 of 10" in status
+    rows = {line.split("|")[1].strip(): line.split("|")[2:4] for line in table.splitlines()[2:]}
+    assert set(rows) == {"mean IoU", "boundary F", "Boundary IoU", "gradient alignment"}
+    assert "on 1 held-out sample |" in table
+    note = client.predict(api_name="/retrain_use")
+    assert "fine-tuned" in note
+    *panels, timing = client.predict(handle_file(str(pfcn_paths[0])), 0.5, api_name="/inspect")
+    assert "ms model time at long side 160" in timing
+
+
+def test_retrain_can_be_cancelled_and_says_so(client, pfcn_paths, tmp_path):
+    import time
+
+    from gradio_client.exceptions import AppError
+
+    fresh = Client(client.src, verbose=False)
+    with pytest.raises(AppError, match="Open a dataset in the Refine tab first"):
+        fresh.predict(10, 0.3, api_name="/retrain_start")
+    _open_three(client, pfcn_paths, tmp_path)
+    client.predict(4000, 0.3, api_name="/retrain_start")
+    time.sleep(3)
+    status = client.predict(api_name="/retrain_cancel")[0]
+    assert "**cancelled**" in status

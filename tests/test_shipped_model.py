@@ -6,9 +6,9 @@ from banet.metrics import foreground_iou
 
 from .helpers import read_pair
 
-# Measured 2026-11-25 on these 20 photos: mean IoU 0.9439 (python -m training.evaluate --limit 20).
+# Measured 2026-11-25 on these 20 photos: mean IoU 0.9570 (python -m training.evaluate --limit 20).
 # The floor leaves room for platform differences in resizing and float sums, not for a worse model.
-IOU_FLOOR = 0.93
+IOU_FLOOR = 0.95
 
 
 def test_default_weights_reach_the_floor_on_pfcn_test(pfcn_paths):

@@ -175,3 +175,33 @@ def test_a_dataset_too_small_for_one_batch_is_refused(tiny_dataset, tmp_path):
                              *tiny_args(tiny_dataset, tmp_path / "run", "batch_size=16")],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
     assert result.returncode == 1 and "cannot fill a batch of 16" in result.stderr
+
+
+def test_fine_tuning_with_frozen_batchnorm_keeps_its_statistics(tiny_dataset, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    train.main(tiny_args(tiny_dataset, first, "iterations=2", "threads=2"))
+    train.main(tiny_args(tiny_dataset, second, "iterations=4", "threads=2", f"init_weights={first / 'model'}",
+                         "freeze_bn=true"))
+    before = load_file(first / "model" / "model.safetensors")
+    after = load_file(second / "model" / "model.safetensors")
+    stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
+    weights = [k for k in before if before[k].ndim == 4]  # convolution kernels
+    assert stats and all(torch.equal(before[k], after[k]) for k in stats)
+    assert any(not torch.equal(before[k], after[k]) for k in weights)  # the convolutions still learn
+
+
+def test_held_out_samples_come_from_val_and_test_splits_when_there_are_any(tiny_dataset, tmp_path):
+    import shutil
+
+    from data_tools.split import assign_splits
+    from training.job import split_held_out
+
+    dataset = Dataset.open(tiny_dataset)
+    train_samples, held = split_held_out(dataset, 0.25, seed=0)
+    assert len(held) == 2 and len(train_samples) == 6 and not {s.id for s in held} & {s.id for s in train_samples}
+    assert split_held_out(dataset, 0.25, seed=0)[1] == held  # the same seed holds out the same samples
+    copy = tmp_path / "split"
+    shutil.copytree(tiny_dataset, copy)
+    assign_splits(Dataset.open(copy), val=0.0, test=0.5)
+    train_samples, held = split_held_out(Dataset.open(copy), 0.25, seed=0)
+    assert len(held) == 4 and all(s.split == "test" for s in held)

@@ -1,12 +1,13 @@
 """Training data held in memory: photos decoded and downscaled once, augmented online (paper §4)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from banet.image_io import cover_crop
@@ -84,12 +85,36 @@ class AugmentedSet(torch.utils.data.Dataset):
     """Samples augmented with an RNG seeded by (seed, epoch, index): reproducible and resumable."""
 
     def __init__(self, data: ArraySet, config: TrainConfig) -> None:
-        self.data, self.config, self.epoch = data, config, 0
+        self.data, self.config = data, config
 
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
-        rng = np.random.default_rng((self.config.seed, self.epoch, index))
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, ...]:
+        epoch, index = key
+        rng = np.random.default_rng((self.config.seed, epoch, index))
         image, mask = augment(self.data.images[index], self.data.masks[index], self.config, rng)
         return to_tensors(image, mask, self.config.band_width)
+
+
+class EpochKeys(torch.utils.data.Sampler):
+    """Endless (epoch, index) keys in DistributedSampler's order, each epoch trimmed to whole batches.
+
+    One DataLoader (and its worker processes) then serves the whole run; `skip` keys of the
+    first epoch are left out so a resumed run continues exactly where it stopped.
+    """
+
+    def __init__(self, sampler: DistributedSampler, batch_size: int, epoch: int = 0, skip: int = 0) -> None:
+        self.sampler, self.batch_size, self.epoch, self.skip = sampler, batch_size, epoch, skip
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.sampler) // self.batch_size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch, skip = self.epoch, self.skip
+        while True:
+            self.sampler.set_epoch(epoch)
+            order = list(self.sampler)[:self.steps_per_epoch * self.batch_size]
+            yield from ((epoch, index) for index in order[skip:])
+            epoch, skip = epoch + 1, 0

@@ -31,7 +31,7 @@ from data_tools.atomic import atomic_path, write_text
 
 from .card import model_card
 from .config import PRESETS, TrainConfig
-from .data import ArraySet, AugmentedSet, load_arrays, split_holdout
+from .data import ArraySet, AugmentedSet, EpochKeys, load_arrays, split_holdout
 from .logs import plot_curves, write_csv
 from .schedule import learning_rate
 
@@ -89,6 +89,15 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.S
     return torch.optim.SGD(groups, lr=config.warmup_start_lr, momentum=config.momentum)
 
 
+def train_mode(model: torch.nn.Module, freeze_bn: bool) -> None:
+    """Training mode; with freeze_bn, BatchNorm layers keep their running statistics (eval mode)."""
+    model.train()
+    if freeze_bn:
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
 @torch.no_grad()
 def validate(model: BANet, val: ArraySet, device: torch.device, batch_size: int = 16) -> tuple[float, float]:
     """Mean per-image foreground IoU and two-class mIoU on the held-out canvas-size samples."""
@@ -100,7 +109,6 @@ def validate(model: BANet, val: ArraySet, device: torch.device, batch_size: int 
         for pred, mask in zip((logits[:, 0] > 0).cpu().numpy(), val.masks[start:start + batch_size]):
             ious.append(foreground_iou(pred, mask > 127))
             mious.append(two_class_miou(pred, mask > 127))
-    model.train()
     return float(np.mean(ious)), float(np.mean(mious))
 
 
@@ -147,65 +155,62 @@ def train(config: TrainConfig, out: Path, command: str, process: Process) -> Non
     if len(sampler) < local_batch:
         raise SystemExit(f"error: {len(train_set)} training samples cannot fill a batch of "
                          f"{config.batch_size} over {process.world} process(es)")
-    loss_fn = BANetLoss(config.alpha, config.beta, config.gamma, config.magnitude_factor)
+    keys = EpochKeys(sampler, local_batch, epoch, step_in_epoch * local_batch)
+    loader = DataLoader(train_set, local_batch, sampler=keys, num_workers=config.workers,
+                        pin_memory=device.type == "cuda")
+    loss_fn = BANetLoss(config.alpha, config.beta, config.gamma, config.magnitude_factor).to(device)
     autocast = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" and config.amp else nullcontext()
 
     bar = tqdm(total=config.iterations, initial=iteration, unit="it", disable=not process.main)
-    window: list[list[float]] = []
+    window: list[torch.Tensor] = []  # loss terms, read back to the CPU only when logged
     start = time.perf_counter() - elapsed
     val_iou = None
+    batches = iter(loader)
+    train_mode(model, config.freeze_bn)
     while iteration < config.iterations:
-        sampler.set_epoch(epoch)
-        train_set.epoch = epoch
-        indices = list(sampler)[step_in_epoch * local_batch:]
-        loader = DataLoader(train_set, local_batch, sampler=indices, drop_last=True,
-                            num_workers=config.workers, pin_memory=device.type == "cuda")
-        for image, mask, band in loader:
-            image, mask, band = (t.to(device, non_blocking=True) for t in (image, mask, band))
-            lr = learning_rate(iteration, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with autocast:
-                output = net(image)
-            output = BANetOutput(output.logits.float(), None if output.attention_logits is None
-                                 else output.attention_logits.float())
-            terms = loss_fn(output, image, mask, band)
-            optimizer.zero_grad(set_to_none=True)
-            terms.total.backward()
-            optimizer.step()
-            iteration += 1
-            step_in_epoch += 1
-            window.append([t.item() for t in terms])
-            bar.update()
-            last = iteration == config.iterations
-            if not process.main:
-                if last:
-                    break
-                continue
-            if iteration % config.log_every == 0 or last:
-                mean = np.mean(window, axis=0)
-                window = []
-                rows.append(dict(iteration=iteration, epoch=epoch, lr=f"{lr:.6f}", loss=f"{mean[0]:.5f}",
-                                 segmentation=f"{mean[1]:.5f}", boundary=f"{mean[2]:.5f}",
-                                 refine=f"{mean[3]:.5f}", seconds=f"{time.perf_counter() - start:.1f}"))
-                bar.set_postfix(loss=f"{mean[0]:.4f}", lr=f"{lr:.4f}")
-            if iteration % config.eval_every == 0 or last:
-                val_iou, val_miou = validate(model, val, device)
-                if not rows or rows[-1]["iteration"] != iteration:
-                    rows.append(dict(iteration=iteration, epoch=epoch, lr=f"{lr:.6f}"))
-                rows[-1].update(val_iou=f"{val_iou:.5f}", val_miou=f"{val_miou:.5f}")
-                bar.write(f"iteration {iteration}: val IoU {100 * val_iou:.2f}  mIoU {100 * val_miou:.2f}")
-                write_csv(out / "metrics.csv", rows)
-                plot_curves(out / "curves.png", rows, out.name)
-            if iteration % config.checkpoint_every == 0 or last:
-                save_checkpoint(out / CHECKPOINT, dict(
-                    model=model.state_dict(), optimizer=optimizer.state_dict(), iteration=iteration,
-                    epoch=epoch, step_in_epoch=step_in_epoch, rows=rows, stages=stages,
-                    elapsed=time.perf_counter() - start))
-            if last:
-                break
-        else:
+        image, mask, band = (t.to(device, non_blocking=True) for t in next(batches))
+        lr = learning_rate(iteration, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with autocast:
+            output = net(image)
+        output = BANetOutput(output.logits.float(), None if output.attention_logits is None
+                             else output.attention_logits.float())
+        terms = loss_fn(output, image, mask, band)
+        optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        optimizer.step()
+        iteration += 1
+        step_in_epoch += 1
+        if step_in_epoch == keys.steps_per_epoch:
             epoch, step_in_epoch = epoch + 1, 0
+        if not process.main:
+            continue
+        window.append(torch.stack([t.detach() for t in terms]))
+        bar.update()
+        last = iteration == config.iterations
+        if iteration % config.log_every == 0 or last:
+            mean = torch.stack(window).mean(0).tolist()
+            window = []
+            rows.append(dict(iteration=iteration, epoch=epoch, lr=f"{lr:.6f}", loss=f"{mean[0]:.5f}",
+                             segmentation=f"{mean[1]:.5f}", boundary=f"{mean[2]:.5f}",
+                             refine=f"{mean[3]:.5f}", seconds=f"{time.perf_counter() - start:.1f}"))
+            bar.set_postfix(loss=f"{mean[0]:.4f}", lr=f"{lr:.4f}")
+            write_csv(out / "metrics.csv", rows)
+        if iteration % config.eval_every == 0 or last:
+            val_iou, val_miou = validate(model, val, device)
+            train_mode(model, config.freeze_bn)
+            if not rows or rows[-1]["iteration"] != iteration:
+                rows.append(dict(iteration=iteration, epoch=epoch, lr=f"{lr:.6f}"))
+            rows[-1].update(val_iou=f"{val_iou:.5f}", val_miou=f"{val_miou:.5f}")
+            bar.write(f"iteration {iteration}: val IoU {100 * val_iou:.2f}  mIoU {100 * val_miou:.2f}")
+            write_csv(out / "metrics.csv", rows)
+            plot_curves(out / "curves.png", rows, out.name)
+        if iteration % config.checkpoint_every == 0 or last:
+            save_checkpoint(out / CHECKPOINT, dict(
+                model=model.state_dict(), optimizer=optimizer.state_dict(), iteration=iteration,
+                epoch=epoch, step_in_epoch=step_in_epoch, rows=rows, stages=stages,
+                elapsed=time.perf_counter() - start))
     bar.close()
     if process.main:
         export(model, config, out, stages, val_iou)

@@ -9,17 +9,18 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from banet import Predictor
 from data_tools import refine, review
 from data_tools.archive import ArchiveError, open_archive
 from data_tools.dataset import Dataset, DatasetError
 
+from .models import Predictors
 from .views import overlay
 
 WORKSPACE = Path(os.environ.get("BANET_WORKSPACE", Path(tempfile.gettempdir()) / "banet-workbench" / "datasets"))
 FILTERS = ("all", *review.STATUSES)
 LOCAL = "SPACE_ID" not in os.environ  # a server folder may only be opened when running locally
-EDIT_COLOUR = (255, 0, 180)
+ADD, REMOVE = (255, 0, 180), (0, 229, 255)  # brush colours: paint the person / paint background
+PROPOSAL_TINT = 0.35  # how strongly the proposed mask tints the photo under the brush
 
 
 def _upload_dir(browser_key: str, archive: Path) -> Path:
@@ -29,8 +30,8 @@ def _upload_dir(browser_key: str, archive: Path) -> Path:
     return WORKSPACE / key / digest
 
 
-def build(predictor: Predictor, model_name: str) -> None:
-    """Lay out the tab inside the current Blocks context."""
+def build(predictors: Predictors, model: gr.State) -> gr.State:
+    """Lay out the tab inside the current Blocks context; returns the session's review queue state."""
     browser_key = gr.BrowserState("", storage_key="banet-workbench-key")
     queue = gr.State(None)  # {"root", "order", "scores", "position"}: this session's review queue
 
@@ -38,7 +39,7 @@ def build(predictor: Predictor, model_name: str) -> None:
         dataset = Dataset.open(state["root"])
         sample = dataset[state["order"][state["position"]]]
         image, annotation = dataset.read_image(sample), dataset.read_mask(sample)
-        confidence = predictor(image).confidence
+        confidence = predictors(state["model"])(image).confidence
         proposal = refine.propose(annotation, confidence, band_width)
         return dataset, sample, image, annotation, confidence, proposal
 
@@ -50,15 +51,14 @@ def build(predictor: Predictor, model_name: str) -> None:
         header = (f"**{sample.id}** ({state['position'] + 1} of {len(state['order'])} in this view) · "
                   f"status: {review.status(sample)} · disagreement {state['scores'][sample.id]:.3f} · "
                   f"{done} of {total} reviewed")
-        layer = np.zeros((*proposal.shape, 4), np.uint8)
-        layer[..., :3] = EDIT_COLOUR
-        layer[..., 3] = (proposal > 127) * 140
-        editor = {"background": image, "layers": [layer], "composite": None}
+        tint = (proposal[..., None] / 255.0) * PROPOSAL_TINT
+        background = (image * (1 - tint) + np.array(ADD) * tint).astype(np.uint8)
+        editor = {"background": background, "layers": [], "composite": None}
         return [overlay(image, annotation > 127), overlay(image, confidence >= 0.5),
                 overlay(image, proposal > 127), editor, header, state]
 
     def open_dataset(archive: str | None, folder: str, key: str, status_filter: str, band_width: float,
-                     progress=gr.Progress()):
+                     model_name: str, progress=gr.Progress()):
         if not key:
             key = os.urandom(12).hex()
         try:
@@ -74,11 +74,12 @@ def build(predictor: Predictor, model_name: str) -> None:
                 raise gr.Error("Upload a zip archive" + (" or give a dataset folder on this server." if LOCAL else "."))
         except (ArchiveError, DatasetError) as e:
             raise gr.Error(str(e)) from e
-        scores = {}
+        predictor, scores = predictors(model_name), {}
         for sample in progress.tqdm(list(dataset), desc="ranking by disagreement"):
             confidence = predictor(dataset.read_image(sample)).confidence
             scores[sample.id] = refine.disagreement(dataset.read_mask(sample), confidence)
-        state = {"root": str(dataset.root), "scores": scores, "position": 0, "all": sorted(scores, key=lambda i: -scores[i])}
+        state = {"root": str(dataset.root), "model": model_name, "scores": scores, "position": 0,
+                 "all": sorted(scores, key=lambda i: -scores[i])}
         state["order"] = _filtered(dataset, state["all"], status_filter)
         gr.Info(note.splitlines()[0])
         return show(state, band_width) + [key]
@@ -99,30 +100,33 @@ def build(predictor: Predictor, model_name: str) -> None:
         dataset, sample, _, _, _, proposal = current(state, band_width)
         mask = proposal if decision == "accept" else None
         if decision == "edit":
-            layers = (edited or {}).get("layers") or []
-            if not layers:
-                raise gr.Error("Paint on the editor first.")
-            mask = np.where(np.asarray(layers[0])[..., 3] > 0, 255, 0).astype(np.uint8)
-        details = {**refine.provenance(dataset, sample, band_width, model_name), "method": refine.METHOD
+            layers = [np.asarray(layer) for layer in (edited or {}).get("layers") or []]
+            if not layers or not any(layer.shape[-1] == 4 and layer[..., 3].any() for layer in layers):
+                raise gr.Error("Paint on the editor first: pink adds to the person, cyan removes.")
+            mask = proposal
+            for layer in layers:
+                mask = refine.apply_strokes(mask, layer, ADD, REMOVE)
+        details = {**refine.provenance(dataset, sample, band_width, state["model"]), "method": refine.METHOD
                    if decision != "edit" else "brush"}
         review.decide(dataset, sample.id, decision, mask, details)
         return step(state, 1, band_width)
 
     with gr.Row():
         archive = gr.File(label="dataset zip (this format, images/ + masks/, COCO, Supervisely or LabelMe)",
-                          file_types=[".zip"])
+                          file_types=[".zip"], elem_id="refine-archive")
         folder = gr.Textbox(label="or a dataset folder on this server", visible=LOCAL)
         with gr.Column():
             status_filter = gr.Radio(list(FILTERS), value="all", label="show")
             band_width = gr.Slider(10, 120, value=refine.CANONICAL_WIDTH, step=5,
                                    label="band width W (pixels for a 512x512 portrait)")
-            open_button = gr.Button("Open", variant="primary")
-    header = gr.Markdown()
+            open_button = gr.Button("Open", variant="primary", elem_id="refine-open")
+    header = gr.Markdown(elem_id="refine-header")
     with gr.Row():
         views = [gr.Image(label=name, interactive=False)
                  for name in ("annotation", "model prediction", "proposed refinement")]
-    editor = gr.ImageEditor(label="edit: paint the person, erase the rest; then 'Save edit'", type="numpy",
-                            layers=False, brush=gr.Brush(colors=["#ff00b4"], default_size=12))
+    editor = gr.ImageEditor(label="edit the proposal (tinted): pink paints person, cyan paints background; "
+                                  "undo per stroke; then 'Save edit'", type="numpy", layers=False,
+                            brush=gr.Brush(colors=["#ff00b4", "#00e5ff"], default_size=12, color_mode="fixed"))
     with gr.Row():
         previous = gr.Button("◀ Previous (p)", elem_id="refine-previous")
         reject = gr.Button("Reject (r)", elem_id="refine-reject")
@@ -131,7 +135,7 @@ def build(predictor: Predictor, model_name: str) -> None:
         following = gr.Button("Next ▶ (n)", elem_id="refine-next")
 
     outputs = views + [editor, header, queue]
-    open_button.click(open_dataset, [archive, folder, browser_key, status_filter, band_width],
+    open_button.click(open_dataset, [archive, folder, browser_key, status_filter, band_width, model],
                       outputs + [browser_key], api_name="refine_open")
     status_filter.change(refilter, [queue, status_filter, band_width], outputs, api_name="refine_filter")
     band_width.release(lambda s, w: show(s, w), [queue, band_width], outputs, api_name="refine_band")
@@ -141,6 +145,7 @@ def build(predictor: Predictor, model_name: str) -> None:
     reject.click(lambda s, w: decide(s, "reject", w, None), [queue, band_width], outputs, api_name="refine_reject")
     save_edit.click(lambda s, w, e: decide(s, "edit", w, e), [queue, band_width, editor], outputs,
                     api_name="refine_edit")
+    return queue
 
 
 def _filtered(dataset: Dataset, ordered: list[str], status_filter: str) -> list[str]:

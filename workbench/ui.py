@@ -1,4 +1,4 @@
-"""The Gradio interface: tabs over one shared predictor; every result lives in session state."""
+"""The Gradio interface: tabs over shared predictors; every result and weights choice lives in session state."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,13 +6,14 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from banet import DEFAULT_MODEL, ImageLoadError, Predictor, load_model
+from banet import DEFAULT_MODEL, ImageLoadError
 from banet.metrics import evaluate_pair, gradient_alignment
 from data_tools.importers import mask_from_annotation_file
 
+from . import refine_tab, retrain_tab
 from .compose import MODES, cutout, parse_colour, replace_background
-from . import refine_tab
 from .downloads import save_png
+from .models import Predictors
 from .views import difference_overlay, example_images, inspect_views
 
 HEAD = refine_tab.SHORTCUTS  # pass to launch(head=...): keyboard shortcuts of the Refine tab
@@ -20,12 +21,14 @@ PANELS = ("confidence", "mask overlay", "boundary attention", "image gradient", 
 
 
 def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
-    predictor = Predictor(load_model(weights))
+    predictors = Predictors()
+    predictors(weights)  # load the default now: a bad weights folder fails at start-up, not in a request
     examples = example_images()
 
-    def inspect(image: np.ndarray | None, threshold: float):
+    def inspect(image: np.ndarray | None, threshold: float, model: str):
         if image is None:
             raise gr.Error("Upload a photo or pick an example first.")
+        predictor = predictors(model)
         try:
             result = predictor(image)
         except ImageLoadError as e:
@@ -49,11 +52,11 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
                                                                 "cutout-alpha.png")]
         return composite, files
 
-    def compare(image: np.ndarray | None, annotation_file: str | None, threshold: float):
+    def compare(image: np.ndarray | None, annotation_file: str | None, threshold: float, model: str):
         if image is None or not annotation_file:
             raise gr.Error("Upload a photo and its annotation (mask image, or LabelMe / Supervisely / COCO JSON).")
         try:
-            result = predictor(image)
+            result = predictors(model)(image)
             annotation = mask_from_annotation_file(Path(annotation_file), *result.image.shape[:2]) > 127
         except (ImageLoadError, ValueError) as e:
             raise gr.Error(str(e)) from e
@@ -67,18 +70,21 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
         return difference_overlay(result.image, result.mask, annotation), table
 
     with gr.Blocks(title="BANet Workbench") as app:
-        gr.Markdown(f"# BANet Workbench\nWeights: `{weights}`")
+        gr.Markdown("# BANet Workbench")
+        model = gr.State(weights)  # this session's weights: the default, or its own fine-tuned ones
+        model_note = gr.Markdown(f"Weights: `{weights}`")
         last = gr.State(None)  # this session's last inspected photo and its confidence map
         with gr.Tab("Inspect"):
             with gr.Row():
-                photo = gr.Image(label="photo", type="numpy", image_mode="RGB")
+                photo = gr.Image(label="photo", type="numpy", image_mode="RGB", elem_id="inspect-photo")
                 with gr.Column():
                     threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="mask threshold")
                     example = gr.Dropdown(list(examples), label="built-in example")
-                    go = gr.Button("Segment", variant="primary")
-                    timing = gr.Markdown()
+                    go = gr.Button("Segment", variant="primary", elem_id="inspect-go")
+                    timing = gr.Markdown(elem_id="inspect-timing")
             with gr.Row():
-                outputs = [gr.Image(label=name, interactive=False) for name in PANELS]
+                outputs = [gr.Image(label=name, interactive=False, elem_id="inspect-" + name.replace(" ", "-"))
+                           for name in PANELS]
             with gr.Accordion("Replace the background", open=False):
                 with gr.Row():
                     mode = gr.Radio(list(MODES), value="blur", label="new background")
@@ -91,22 +97,24 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
                     downloads = gr.File(label="download (PNG, and a cutout with alpha)", file_count="multiple")
         with gr.Tab("Compare"):
             with gr.Row():
-                compare_photo = gr.Image(label="photo", type="numpy", image_mode="RGB")
+                compare_photo = gr.Image(label="photo", type="numpy", image_mode="RGB", elem_id="compare-photo")
                 annotation = gr.File(label="annotation: mask image, or LabelMe / Supervisely / COCO JSON",
-                                     file_types=["image", ".json"])
+                                     file_types=["image", ".json"], elem_id="compare-annotation")
                 with gr.Column():
                     compare_threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="mask threshold")
-                    compare_button = gr.Button("Compare", variant="primary")
+                    compare_button = gr.Button("Compare", variant="primary", elem_id="compare-go")
             with gr.Row():
                 difference = gr.Image(label="green: both, red: model only, blue: annotation only",
                                       interactive=False)
-                metrics = gr.Markdown()
+                metrics = gr.Markdown(elem_id="compare-metrics")
         with gr.Tab("Refine"):
-            refine_tab.build(predictor, weights)
+            queue = refine_tab.build(predictors, model)
+        with gr.Tab("Export & retrain"):
+            retrain_tab.build(queue, model, model_note, weights)
         example.change(lambda name: examples.get(name), example, photo)
-        go.click(inspect, [photo, threshold], outputs + [timing, last], api_name="inspect")
+        go.click(inspect, [photo, threshold, model], outputs + [timing, last], api_name="inspect")
         compose_button.click(compose, [last, mode, colour, blur, background], [composite, downloads],
                              api_name="compose")
-        compare_button.click(compare, [compare_photo, annotation, compare_threshold], [difference, metrics],
+        compare_button.click(compare, [compare_photo, annotation, compare_threshold, model], [difference, metrics],
                              api_name="compare")
     return app
