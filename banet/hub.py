@@ -58,6 +58,8 @@ def _load_folder(folder: Path, device: str) -> BANet:
         raise WeightsError(f"{weights}: not a valid safetensors file ({e})") from e
     except RuntimeError as e:  # shape or key mismatch between config and tensors
         raise WeightsError(f"{weights}: weights do not match {CONFIG_FILE} ({e})") from e
+    except (ValueError, TypeError, KeyError, AttributeError, OSError) as e:  # config.json unreadable or bad
+        raise WeightsError(f"{folder / CONFIG_FILE}: not a usable model config ({e.__class__.__name__}: {e})") from e
 
 
 def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, device: str = "cpu",

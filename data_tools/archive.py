@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
@@ -50,8 +51,11 @@ def safe_extract(archive: Path, dest: Path) -> Path:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(member) as source, open(target, "wb") as out:
-                shutil.copyfileobj(source, out)
+            try:
+                with zf.open(member) as source, open(target, "wb") as out:
+                    shutil.copyfileobj(source, out)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
+                raise ArchiveError(f"{archive.name}: {member.filename!r} is corrupt or unsupported ({e})") from e
     return dest
 
 

@@ -12,12 +12,12 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image
 
-from banet.image_io import ImageLoadError, load_rgb
+from banet.image_io import MAX_PIXELS, ImageLoadError, load_rgb
 
 from .atomic import write_bytes, write_text
 
@@ -79,6 +79,9 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     """An 8-bit mask (H,W) uint8; colour or 16-bit files are reduced to one 8-bit channel."""
     try:
         with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise DatasetError(f"{Path(path).name}: {image.width}x{image.height} mask exceeds the "
+                                   f"{MAX_PIXELS} pixel limit")
             image.load()
             if image.mode in ("I;16", "I;16B", "I"):
                 return (np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8)
@@ -87,7 +90,7 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
             return np.asarray(image.convert("L"))
     except FileNotFoundError as e:
         raise DatasetError(f"{Path(path).name}: mask file not found") from e
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise DatasetError(f"{Path(path).name}: not a readable mask image ({e})") from e
 
 
@@ -202,15 +205,36 @@ class Dataset:
 
 
 def _read_manifest(path: Path) -> list[Sample]:
-    samples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path.name}: not readable as UTF-8 text ({e})") from e
+    samples, ids = [], set()
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            samples.append(Sample.from_json(json.loads(line)))
-        except (json.JSONDecodeError, TypeError) as e:
+            sample = _checked(Sample.from_json(json.loads(line)))
+        except (json.JSONDecodeError, TypeError, ValueError) as e:
             raise DatasetError(f"{path.name} line {number}: not a valid sample record ({e})") from e
+        if sample.id in ids:
+            raise DatasetError(f"{path.name} line {number}: sample id {sample.id!r} appears twice")
+        ids.add(sample.id)
+        samples.append(sample)
     return samples
+
+
+def _checked(sample: Sample) -> Sample:
+    """A manifest record whose files stay inside the dataset: images/<name> and masks/<name>."""
+    if not isinstance(sample.id, str) or not sample.id or "/" in sample.id or "\\" in sample.id or ".." in sample.id:
+        raise ValueError(f"bad sample id {sample.id!r}")
+    for folder, value in (("images", sample.image), ("masks", sample.mask)):
+        parts = PurePosixPath(value).parts if isinstance(value, str) else ()
+        if len(parts) != 2 or parts[0] != folder or parts[1] in (".", "..") or "\\" in value:
+            raise ValueError(f"{value!r} is not a file in {folder}/")
+    if not all(isinstance(v, str) for v in (sample.split, sample.source, sample.kind)):
+        raise ValueError("split, source and kind must be strings")
+    return sample
 
 
 def _paired_samples(root: Path) -> list[Sample]:

@@ -48,13 +48,31 @@ class Problem:
 class ImportReport:
     imported: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    soft: list[str] = field(default_factory=list)  # imported masks with values other than 0 and 255
 
     def summary(self) -> str:
         lines = [f"imported {len(self.imported)} samples, skipped {len(self.problems)}"]
+        if self.soft:
+            lines.append(f"  {len(self.soft)} masks are not binary (values between 0 and 255); kept as soft "
+                         f"masks: {', '.join(self.soft[:5])}{' ...' if len(self.soft) > 5 else ''}")
         return "\n".join(lines + [f"  skipped {p}" for p in self.problems])
 
 
 Item = Annotation | Problem
+# What a malformed annotation file raises while it is read or rasterized.
+MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError, zlib.error, cv2.error)
+
+
+def _malformed(e: Exception) -> str:
+    return f"malformed annotation ({e.__class__.__name__}: {e})"
+
+
+def _records(data: dict, key: str) -> list:
+    """data[key] as a list of JSON objects (missing: empty); TypeError when it is something else."""
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise TypeError(f"'{key}' must be a list of objects")
+    return value
 
 
 def fill_polygons(polygons: Iterable[np.ndarray], holes: Iterable[np.ndarray] = ()) -> Callable[[int, int], np.ndarray]:
@@ -63,9 +81,13 @@ def fill_polygons(polygons: Iterable[np.ndarray], holes: Iterable[np.ndarray] = 
 
     def raster(height: int, width: int) -> np.ndarray:
         mask = np.zeros((height, width), np.uint8)
+        limit = 4 * max(height, width)  # far outside the image; keeps int32 and cv2 safe
         for value, group in ((255, polygons), (0, holes)):
-            points = [np.round(np.asarray(p, np.float64)).astype(np.int32).reshape(-1, 1, 2)
-                      for p in group if len(p) >= 3]
+            arrays = [np.asarray(p, np.float64).reshape(-1, 2) for p in group]
+            if not all(np.isfinite(a).all() for a in arrays):
+                raise ValueError("polygon has a coordinate that is not a finite number")
+            points = [np.round(np.clip(a, -limit, limit)).astype(np.int32).reshape(-1, 1, 2)
+                      for a in arrays if len(a) >= 3]
             if points:
                 cv2.fillPoly(mask, points, value)
         return mask
@@ -104,21 +126,40 @@ def read_coco(annotation_file: Path, images: Path, labels: set[str] | None = Non
     if isinstance(data, Problem):
         yield data
         return
-    categories = {c["id"]: c["name"] for c in data.get("categories", [])}
-    if labels is None:
-        labels = {"person"} if "person" in categories.values() else set(categories.values())
-    by_image: dict[int, list[dict]] = {}
-    for ann in data.get("annotations", []):
-        if categories.get(ann.get("category_id")) in labels or not categories:
-            by_image.setdefault(ann.get("image_id"), []).append(ann)
-    for info in data.get("images", []):
-        name = str(info.get("file_name", ""))
-        anns = by_image.get(info.get("id"), [])
-        declared = (int(info.get("height", 0)), int(info.get("width", 0)))
-        yield Annotation(Path(name).stem, images / name, Path(name).suffix,
-                         _coco_raster(anns), "rle" if any(isinstance(a.get("segmentation"), dict)
-                                                          for a in anns) else "polygon",
-                         f"{annotation_file.name}#{info.get('id')}", declared)
+    try:
+        categories = {c["id"]: str(c["name"]) for c in _records(data, "categories")}
+        if labels is None:
+            labels = {"person"} if "person" in categories.values() else set(categories.values())
+        by_image: dict[int, list[dict]] = {}
+        for ann in _records(data, "annotations"):
+            if categories.get(ann.get("category_id")) in labels or not categories:
+                by_image.setdefault(ann.get("image_id"), []).append(ann)
+        infos = _records(data, "images")
+    except MALFORMED as e:
+        yield Problem(annotation_file.name, _malformed(e))
+        return
+    if not infos:
+        yield Problem(annotation_file.name, "lists no images")
+    for info in infos:
+        source = f"{annotation_file.name}#{info.get('id')}"
+        try:
+            name = _safe_name(info.get("file_name"))
+            anns = by_image.get(info.get("id"), [])
+            item: Item = Annotation(Path(name).stem, images / name, Path(name).suffix, _coco_raster(anns),
+                                    "rle" if any(isinstance(a.get("segmentation"), dict) for a in anns)
+                                    else "polygon", source, (int(info.get("height", 0)), int(info.get("width", 0))))
+        except MALFORMED as e:
+            item = Problem(source, _malformed(e))
+        yield item
+
+
+def _safe_name(value: object) -> str:
+    """An image file name from an annotation: a plain name, never a path out of the folder."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("no image file name")
+    if Path(value).is_absolute() or ".." in Path(value).parts:
+        raise ValueError(f"image file name {value!r} points outside the images folder")
+    return value
 
 
 def _coco_raster(anns: list[dict]) -> Callable[[int, int], np.ndarray]:
@@ -127,10 +168,7 @@ def _coco_raster(anns: list[dict]) -> Callable[[int, int], np.ndarray]:
         for ann in anns:
             seg = ann.get("segmentation")
             if isinstance(seg, dict):
-                part = rle.decode(seg)
-                if part.shape != mask.shape:
-                    raise ValueError(f"RLE size {part.shape} differs from the image {mask.shape}")
-                mask[part] = 255
+                mask[rle.decode(seg, shape=mask.shape)] = 255
             elif isinstance(seg, list):
                 polys = [np.asarray(p, np.float64).reshape(-1, 2) for p in seg]
                 mask = np.maximum(mask, fill_polygons(polys)(height, width))
@@ -148,12 +186,17 @@ def read_supervisely(project: Path, labels: set[str] | None = None) -> Iterator[
         if isinstance(data, Problem):
             yield data
             continue
-        objects = [o for o in data.get("objects", []) if labels is None or o.get("classTitle") in labels]
-        size = data.get("size", {})
-        kinds = {o.get("geometryType") for o in objects}
-        yield Annotation(Path(ann_file.stem).stem, image, image.suffix, _supervisely_raster(objects),
-                         "bitmap" if "bitmap" in kinds else "polygon", str(ann_file.relative_to(project)),
-                         (int(size.get("height", 0)), int(size.get("width", 0))) if size else None)
+        try:
+            objects = [o for o in _records(data, "objects") if labels is None or o.get("classTitle") in labels]
+            size = data.get("size", {})
+            kinds = {o.get("geometryType") for o in objects}
+            item: Item = Annotation(
+                Path(ann_file.stem).stem, image, image.suffix, _supervisely_raster(objects),
+                "bitmap" if "bitmap" in kinds else "polygon", str(ann_file.relative_to(project)),
+                (int(size.get("height", 0)), int(size.get("width", 0))) if size else None)
+        except MALFORMED as e:
+            item = Problem(ann_file.name, _malformed(e))
+        yield item
 
 
 def _supervisely_raster(objects: list[dict]) -> Callable[[int, int], np.ndarray]:
@@ -168,7 +211,9 @@ def _supervisely_raster(objects: list[dict]) -> Callable[[int, int], np.ndarray]
             elif kind == "bitmap":
                 bitmap = obj["bitmap"]
                 part = _decode_bitmap(bitmap["data"])
-                x, y = bitmap["origin"]
+                x, y = (int(v) for v in bitmap["origin"])
+                if x < 0 or y < 0:
+                    raise ValueError(f"bitmap origin {x},{y} is outside the image")
                 h, w = part.shape
                 region = mask[y:y + h, x:x + w]
                 region[part[:region.shape[0], :region.shape[1]]] = 255
@@ -179,9 +224,13 @@ def _supervisely_raster(objects: list[dict]) -> Callable[[int, int], np.ndarray]
     return raster
 
 
-def _decode_bitmap(data: str) -> np.ndarray:
+def _decode_bitmap(data: str, max_bytes: int = 64 << 20) -> np.ndarray:
     """Supervisely bitmap: base64 of zlib-compressed PNG; alpha (or gray) > 0 is the object."""
-    png = np.frombuffer(zlib.decompress(base64.b64decode(data)), np.uint8)
+    inflater = zlib.decompressobj()
+    raw = inflater.decompress(base64.b64decode(data, validate=True), max_bytes)
+    if inflater.unconsumed_tail:
+        raise ValueError(f"bitmap inflates to more than {max_bytes >> 20} MB")
+    png = np.frombuffer(raw, np.uint8)
     image = cv2.imdecode(png, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError("bitmap is not a PNG")
@@ -197,14 +246,19 @@ def read_labelme(folder: Path, labels: set[str] | None = None) -> Iterator[Item]
         if isinstance(data, Problem):
             yield data
             continue
-        image_name = str(data.get("imagePath") or f"{ann_file.stem}.jpg")
-        image: Path | bytes = ann_file.parent / image_name
-        if not image.is_file() and data.get("imageData"):
-            image = base64.b64decode(data["imageData"])
-        declared = (int(data.get("imageHeight", 0)), int(data.get("imageWidth", 0))) \
-            if data.get("imageHeight") else None
-        yield Annotation(ann_file.stem, image, Path(image_name).suffix or ".jpg",
-                         _labelme_raster(data.get("shapes", []), labels), "polygon", ann_file.name, declared)
+        try:
+            image_name = _safe_name(data.get("imagePath") or f"{ann_file.stem}.jpg")
+            image: Path | bytes = ann_file.parent / image_name
+            if not image.is_file() and data.get("imageData"):
+                image = base64.b64decode(data["imageData"], validate=True)
+            declared = (int(data.get("imageHeight", 0)), int(data.get("imageWidth", 0))) \
+                if data.get("imageHeight") else None
+            item: Item = Annotation(ann_file.stem, image, Path(image_name).suffix or ".jpg",
+                                    _labelme_raster(_records(data, "shapes"), labels), "polygon", ann_file.name,
+                                    declared)
+        except MALFORMED as e:
+            item = Problem(ann_file.name, _malformed(e))
+        yield item
 
 
 def _labelme_raster(shapes: list[dict], labels: set[str] | None) -> Callable[[int, int], np.ndarray]:
@@ -267,9 +321,11 @@ def import_into(dataset: Dataset, items: Iterable[Item], split: str = "train") -
             dataset.add(item.sample_id, data, item.image_suffix or ".jpg", mask, split=split,
                         source=item.source, kind=item.kind)
             report.imported.append(item.sample_id)
+            if ((mask > 0) & (mask < 255)).any():
+                report.soft.append(item.sample_id)
         except ImageLoadError as e:
             report.problems.append(Problem(name, str(e).split(": ", 1)[-1]))
-        except (ValueError, KeyError, TypeError, IndexError, zlib.error, DatasetError) as e:
+        except (*MALFORMED, DatasetError) as e:
             report.problems.append(Problem(f"{name} ({item.source})", str(e)))
     dataset.save()
     return report
@@ -290,8 +346,8 @@ def mask_from_annotation_file(path: Path, height: int, width: int, labels: set[s
             raise ValueError(str(data))
         try:
             mask = _raster_json(data, labels)(height, width)
-        except (KeyError, TypeError, IndexError, zlib.error) as e:
-            raise ValueError(f"{path.name}: malformed annotation ({e.__class__.__name__}: {e})") from e
+        except MALFORMED as e:
+            raise ValueError(f"{path.name}: {_malformed(e)}") from e
     if mask.shape != (height, width):
         raise ValueError(f"{path.name}: mask is {mask.shape[1]}x{mask.shape[0]}, photo is {width}x{height}")
     return mask
@@ -299,10 +355,12 @@ def mask_from_annotation_file(path: Path, height: int, width: int, labels: set[s
 
 def _raster_json(data: dict, labels: set[str] | None) -> Callable[[int, int], np.ndarray]:
     if "shapes" in data:  # LabelMe
-        return _labelme_raster(data["shapes"], labels)
+        return _labelme_raster(_records(data, "shapes"), labels)
     if "objects" in data:  # Supervisely
-        return _supervisely_raster([o for o in data["objects"] if labels is None or o.get("classTitle") in labels])
+        return _supervisely_raster([o for o in _records(data, "objects")
+                                    if labels is None or o.get("classTitle") in labels])
     if "annotations" in data:  # COCO
-        first = data["images"][0]["id"] if data.get("images") else None
-        return _coco_raster([a for a in data["annotations"] if first is None or a.get("image_id") == first])
+        images = _records(data, "images")
+        first = images[0].get("id") if images else None
+        return _coco_raster([a for a in _records(data, "annotations") if first is None or a.get("image_id") == first])
     raise ValueError("JSON is neither LabelMe (shapes), Supervisely (objects) nor COCO (annotations)")

@@ -62,9 +62,14 @@ def decompress(text: str) -> list[int]:
     return counts
 
 
-def decode(rle: dict) -> np.ndarray:
-    """A COCO RLE dict {"size": [h, w], "counts": str | list} -> bool (H,W)."""
-    height, width = rle["size"]
+def decode(rle: dict, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A COCO RLE dict {"size": [h, w], "counts": str | list} -> bool (H,W).
+
+    With `shape`, an RLE of another size is refused before anything is allocated.
+    """
+    height, width = (int(v) for v in rle["size"])
+    if shape is not None and (height, width) != tuple(shape):
+        raise ValueError(f"RLE size {height}x{width} differs from the image {shape[0]}x{shape[1]}")
     counts = rle["counts"]
     if isinstance(counts, (bytes, str)):
         counts = decompress(counts.decode("ascii") if isinstance(counts, bytes) else counts)

@@ -237,3 +237,59 @@ def test_retrain_can_be_cancelled_and_says_so(client, pfcn_paths, tmp_path):
     time.sleep(3)
     status = client.predict(api_name="/retrain_cancel")[0]
     assert "**cancelled**" in status
+
+
+def test_broken_uploads_get_a_clear_message_not_a_traceback(client, pfcn_paths, tmp_path):
+    from gradio_client.exceptions import AppError
+
+    from .test_bad_inputs import bomb_png
+
+    good = pfcn_paths[0].read_bytes()
+    files = {"truncated.jpg": good[: len(good) // 3], "random.jpg": np.random.default_rng(0).bytes(3000),
+             "bomb.png": bomb_png(), "page.png": b"<html>no</html>"}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(AppError, match=rf"{name.replace('.', '[.]')}: (not a readable image|corrupt or truncated)") as error:
+            client.predict(handle_file(str(tmp_path / name)), 0.5, api_name="/inspect")
+        assert "Traceback" not in str(error.value)
+    client.predict(handle_file(str(pfcn_paths[0])), 0.5, api_name="/inspect")
+    with pytest.raises(AppError, match="random.jpg: not a readable image"):
+        client.predict("image", "#000000", 12, handle_file(str(tmp_path / "random.jpg")), api_name="/compose")
+
+
+def test_a_closed_session_leaves_no_downloads_or_jobs_behind(client, pfcn_paths, tmp_path):
+    import time
+
+    from workbench import retrain_tab
+    from workbench.downloads import DOWNLOADS
+
+    session = Client(client.src, verbose=False)
+    session.predict(handle_file(str(pfcn_paths[0])), 0.5, api_name="/inspect")
+    composite, _ = session.predict("blur", "#000000", 12, None, api_name="/compose")
+    _open_three(session, pfcn_paths, tmp_path)
+    session.predict("coco", api_name="/export_dataset")
+    session.predict(4000, 0.3, api_name="/retrain_start")
+    folder = DOWNLOADS / "".join(c for c in session.session_hash if c.isalnum())
+    jobs = [retrain_tab.JOBS[j].folder for j, owner in retrain_tab.OWNERS.items() if owner == session.session_hash]
+    assert len(list(folder.rglob("*.png"))) == 2 and len(list(folder.rglob("*.zip"))) == 1 and jobs[0].is_dir()
+    session.close()  # as a closed browser tab: Gradio's unload event
+    deadline = time.monotonic() + 60
+    while (folder.exists() or jobs[0].exists()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not folder.exists() and not jobs[0].exists()
+
+
+def test_the_server_hands_out_only_its_own_results(client, pfcn_paths, tmp_path):
+    import httpx
+
+    from workbench import refine_tab
+    from workbench.downloads import DOWNLOADS
+
+    _open_three(client, pfcn_paths, tmp_path)
+    client.predict(handle_file(str(pfcn_paths[0])), 0.5, api_name="/inspect")
+    client.predict("blur", "#000000", 12, None, api_name="/compose")  # served to the client via Gradio's cache
+    manifest = next(refine_tab.WORKSPACE.rglob("manifest.jsonl"))
+    original = next(DOWNLOADS.rglob("*.png"))
+    for path in ["/etc/passwd", __file__, str(pfcn_paths[0]), str(manifest), str(original)]:
+        answer = httpx.get(f"{client.src.rstrip('/')}/gradio_api/file={path}")
+        assert answer.status_code in (403, 404), (path, answer.status_code)

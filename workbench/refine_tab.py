@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -19,8 +21,23 @@ from .views import overlay
 WORKSPACE = Path(os.environ.get("BANET_WORKSPACE", Path(tempfile.gettempdir()) / "banet-workbench" / "datasets"))
 FILTERS = ("all", *review.STATUSES)
 LOCAL = "SPACE_ID" not in os.environ  # a server folder may only be opened when running locally
+KEEP_DAYS = float(os.environ.get("BANET_KEEP_DAYS", 7))  # uploaded datasets untouched this long are removed
 ADD, REMOVE = (255, 0, 180), (0, 229, 255)  # brush colours: paint the person / paint background
 PROPOSAL_TINT = 0.35  # how strongly the proposed mask tints the photo under the brush
+
+
+def prune(root: Path = WORKSPACE, days: float = KEEP_DAYS) -> int:
+    """Remove uploaded datasets (root/<browser>/<archive>) untouched for `days`; returns how many."""
+    cutoff, removed = time.time() - days * 86400, 0
+    for folder in root.glob("*/*"):
+        touched = [folder, *folder.glob("dataset/manifest.jsonl")]
+        if folder.is_dir() and max(p.stat().st_mtime for p in touched) < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    for browser in root.glob("*"):
+        if browser.is_dir() and not any(browser.iterdir()):
+            browser.rmdir()
+    return removed
 
 
 def _upload_dir(browser_key: str, archive: Path) -> Path:

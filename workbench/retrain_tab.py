@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 
 import gradio as gr
@@ -12,22 +13,22 @@ from data_tools.dataset import Dataset, DatasetError
 from data_tools.export import DOWNLOADS, export_download
 from training.job import FineTuneJob, JobError, JobStatus
 
-from .downloads import DOWNLOADS as DOWNLOAD_DIR
+from .downloads import session_folder
 from .refine_tab import WORKSPACE
 
 JOBS_DIR = WORKSPACE.parent / "jobs"
 MAX_JOBS = int(os.environ.get("BANET_MAX_JOBS", 1))  # fine-tuning jobs at once on this server
 JOBS: dict[str, FineTuneJob] = {}  # by job id; a session keeps only its own id
+OWNERS: dict[str, str] = {}  # job id -> session hash, to clean up when the session ends
 TERMS = ("loss", "segmentation", "boundary", "refine")
 POLL_SECONDS = 2.0
 
 
-def export(queue: dict | None, kind: str, progress=gr.Progress()) -> str:
+def export(queue: dict | None, kind: str, request: gr.Request, progress=gr.Progress()) -> str:
     if not queue:
         raise gr.Error("Open a dataset in the Refine tab first.")
     dataset = Dataset.open(queue["root"])
-    out = DOWNLOAD_DIR / uuid.uuid4().hex / f"refined-{kind}.zip"
-    out.parent.mkdir(parents=True)
+    out = session_folder(request) / f"refined-{kind}.zip"
     progress(0, desc=f"writing {len(dataset)} samples")
     try:
         export_download(dataset, out, kind)
@@ -36,7 +37,8 @@ def export(queue: dict | None, kind: str, progress=gr.Progress()) -> str:
     return str(out)
 
 
-def start(queue: dict | None, iterations: float, held_out: float, model: str, job_id: str | None):
+def start(queue: dict | None, iterations: float, held_out: float, model: str, job_id: str | None,
+          request: gr.Request):
     if not queue:
         raise gr.Error("Open a dataset in the Refine tab first.")
     if job_id in JOBS and JOBS[job_id].status().running:
@@ -49,7 +51,7 @@ def start(queue: dict | None, iterations: float, held_out: float, model: str, jo
     except (JobError, WeightsError, DatasetError) as e:
         raise gr.Error(str(e)) from e
     job.start()
-    JOBS[job_id] = job
+    JOBS[job_id], OWNERS[job_id] = job, request.session_hash or ""
     return [job_id, *poll(job_id)]
 
 
@@ -86,6 +88,16 @@ def cancel(job_id: str | None) -> list:
     JOBS[job_id].cancel()
     JOBS[job_id].wait(timeout=30)
     return poll(job_id)
+
+
+def end_session(request: gr.Request) -> None:
+    """Cancel the session's fine-tuning and delete its job folders: no one else can reach them."""
+    for job_id in [j for j, owner in OWNERS.items() if owner == request.session_hash]:
+        job = JOBS.pop(job_id)
+        del OWNERS[job_id]
+        job.cancel()
+        job.wait(timeout=30)
+        shutil.rmtree(job.folder, ignore_errors=True)
 
 
 def use_weights(job_id: str | None) -> list:

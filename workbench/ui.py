@@ -4,15 +4,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 
-from banet import DEFAULT_MODEL, ImageLoadError
+from banet import DEFAULT_MODEL, ImageLoadError, load_rgb
 from banet.metrics import evaluate_pair, gradient_alignment
 from data_tools.importers import mask_from_annotation_file
 
 from . import refine_tab, retrain_tab
 from .compose import MODES, cutout, parse_colour, replace_background
-from .downloads import save_png
+from .downloads import remove_session, save_png
+from .inputs import PhotoInput
 from .models import Predictors
 from .views import difference_overlay, example_images, inspect_views
 
@@ -23,9 +23,10 @@ PANELS = ("confidence", "mask overlay", "boundary attention", "image gradient", 
 def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
     predictors = Predictors()
     predictors(weights)  # load the default now: a bad weights folder fails at start-up, not in a request
+    refine_tab.prune()
     examples = example_images()
 
-    def inspect(image: np.ndarray | None, threshold: float, model: str):
+    def inspect(image: str | None, threshold: float, model: str):
         if image is None:
             raise gr.Error("Upload a photo or pick an example first.")
         predictor = predictors(model)
@@ -40,19 +41,20 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
         last = {"image": result.image, "confidence": result.confidence}
         return [views.get(name) for name in PANELS] + [timing, last]
 
-    def compose(last: dict | None, mode: str, colour: str, blur: float, background: np.ndarray | None):
+    def compose(last: dict | None, mode: str, colour: str, blur: float, background: str | None,
+                request: gr.Request):
         if not last:
             raise gr.Error("Segment a photo first.")
         try:
             composite = replace_background(last["image"], last["confidence"], mode, parse_colour(colour),
-                                           blur, background)
-        except ValueError as e:
+                                           blur, None if background is None else load_rgb(background))
+        except ValueError as e:  # ImageLoadError included
             raise gr.Error(str(e)) from e
-        files = [save_png(composite, "composite.png"), save_png(cutout(last["image"], last["confidence"]),
-                                                                "cutout-alpha.png")]
+        files = [save_png(composite, "composite.png", request),
+                 save_png(cutout(last["image"], last["confidence"]), "cutout-alpha.png", request)]
         return composite, files
 
-    def compare(image: np.ndarray | None, annotation_file: str | None, threshold: float, model: str):
+    def compare(image: str | None, annotation_file: str | None, threshold: float, model: str):
         if image is None or not annotation_file:
             raise gr.Error("Upload a photo and its annotation (mask image, or LabelMe / Supervisely / COCO JSON).")
         try:
@@ -69,14 +71,19 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
         table = "| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {100 * v:.2f} |" for k, v in rows)
         return difference_overlay(result.image, result.mask, annotation), table
 
-    with gr.Blocks(title="BANet Workbench") as app:
+    def end_session(request: gr.Request) -> None:
+        remove_session(request)
+        retrain_tab.end_session(request)
+
+    # delete_cache: Gradio's copies of uploads and results older than a day, checked hourly
+    with gr.Blocks(title="BANet Workbench", delete_cache=(3600, 86400)) as app:
         gr.Markdown("# BANet Workbench")
         model = gr.State(weights)  # this session's weights: the default, or its own fine-tuned ones
         model_note = gr.Markdown(f"Weights: `{weights}`")
         last = gr.State(None)  # this session's last inspected photo and its confidence map
         with gr.Tab("Inspect"):
             with gr.Row():
-                photo = gr.Image(label="photo", type="numpy", image_mode="RGB", elem_id="inspect-photo")
+                photo = PhotoInput(label="photo", type="filepath", elem_id="inspect-photo")
                 with gr.Column():
                     threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="mask threshold")
                     example = gr.Dropdown(list(examples), label="built-in example")
@@ -90,14 +97,14 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
                     mode = gr.Radio(list(MODES), value="blur", label="new background")
                     colour = gr.ColorPicker("#00b140", label="colour")
                     blur = gr.Slider(1, 40, value=12, step=1, label="blur strength")
-                    background = gr.Image(label="background image", type="numpy", image_mode="RGB")
+                    background = PhotoInput(label="background image", type="filepath")
                 compose_button = gr.Button("Compose")
                 with gr.Row():
                     composite = gr.Image(label="composite", format="png", interactive=False)
                     downloads = gr.File(label="download (PNG, and a cutout with alpha)", file_count="multiple")
         with gr.Tab("Compare"):
             with gr.Row():
-                compare_photo = gr.Image(label="photo", type="numpy", image_mode="RGB", elem_id="compare-photo")
+                compare_photo = PhotoInput(label="photo", type="filepath", elem_id="compare-photo")
                 annotation = gr.File(label="annotation: mask image, or LabelMe / Supervisely / COCO JSON",
                                      file_types=["image", ".json"], elem_id="compare-annotation")
                 with gr.Column():
@@ -117,4 +124,5 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
                              api_name="compose")
         compare_button.click(compare, [compare_photo, annotation, compare_threshold, model], [difference, metrics],
                              api_name="compare")
+        app.unload(end_session)
     return app
