@@ -293,3 +293,29 @@ def test_the_server_hands_out_only_its_own_results(client, pfcn_paths, tmp_path)
     for path in ["/etc/passwd", __file__, str(pfcn_paths[0]), str(manifest), str(original)]:
         answer = httpx.get(f"{client.src.rstrip('/')}/gradio_api/file={path}")
         assert answer.status_code in (403, 404), (path, answer.status_code)
+
+
+def test_a_dataset_with_an_unreadable_photo_opens_without_it(client, pfcn_paths, tmp_path):
+    import json
+    import zipfile
+
+    from gradio_client.exceptions import AppError
+
+    archive = tmp_path / "with-a-broken-photo.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        lines = []
+        for number, image in enumerate(pfcn_paths[:3]):
+            content = image.read_bytes()
+            zf.writestr(f"images/{image.name}", content[:500] if number == 0 else content)  # the first is cut short
+            zf.write(image.parents[1] / "masks" / f"{image.stem}.png", f"masks/{image.stem}.png")
+            lines.append(json.dumps({"id": image.stem, "image": f"images/{image.name}", "mask": f"masks/{image.stem}.png"}))
+        zf.writestr("manifest.jsonl", "\n".join(lines) + "\n")
+    header = client.predict(handle_file(str(archive)), "", "", "all", 50, api_name="/refine_open")[4]
+    assert "(1 of 2 in this view)" in header and pfcn_paths[0].stem not in header.split("·")[0]
+    broken = tmp_path / "all-broken.zip"
+    with zipfile.ZipFile(broken, "w") as zf:
+        zf.writestr("images/a.jpg", b"nope")
+        zf.writestr("masks/a.png", b"nope")
+        zf.writestr("manifest.jsonl", json.dumps({"id": "a", "image": "images/a.jpg", "mask": "masks/a.png"}) + "\n")
+    with pytest.raises(AppError, match="No sample of this dataset could be read: images/a.jpg"):
+        client.predict(handle_file(str(broken)), "", "", "all", 50, api_name="/refine_open")

@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from banet import ImageLoadError
 from data_tools import refine, review
 from data_tools.archive import ArchiveError, open_archive
 from data_tools.dataset import Dataset, DatasetError
@@ -91,10 +92,17 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
                 raise gr.Error("Upload a zip archive" + (" or give a dataset folder on this server." if LOCAL else "."))
         except (ArchiveError, DatasetError) as e:
             raise gr.Error(str(e)) from e
-        predictor, scores = predictors(model_name), {}
+        predictor, scores, unreadable = predictors(model_name), {}, []
         for sample in progress.tqdm(list(dataset), desc="ranking by disagreement"):
-            confidence = predictor(dataset.read_image(sample)).confidence
-            scores[sample.id] = refine.disagreement(dataset.read_mask(sample), confidence)
+            try:
+                confidence = predictor(dataset.read_image(sample)).confidence
+                scores[sample.id] = refine.disagreement(dataset.read_mask(sample), confidence)
+            except (ImageLoadError, DatasetError, ValueError) as e:  # left out of the queue, and said so
+                unreadable.append(str(e))
+        if unreadable:
+            gr.Warning(f"{len(unreadable)} samples left out: " + "; ".join(unreadable[:3]))
+        if not scores:
+            raise gr.Error("No sample of this dataset could be read: " + "; ".join(unreadable[:3]))
         state = {"root": str(dataset.root), "model": model_name, "scores": scores, "position": 0,
                  "all": sorted(scores, key=lambda i: -scores[i])}
         state["order"] = _filtered(dataset, state["all"], status_filter)
