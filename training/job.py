@@ -84,7 +84,7 @@ class FineTuneJob:
                  held_out_fraction: float = 0.2, seed: int = 0) -> None:
         if iterations < 1:
             raise JobError("iterations must be at least 1")
-        self.folder, self.weights, self.iterations = Path(folder), weights, iterations
+        self.folder, self.iterations = Path(folder), iterations
         self.init = local_folder(weights)
         self.train_samples, self.held_out = split_held_out(dataset, held_out_fraction, seed)
         if len(self.train_samples) < 2 or not self.held_out:
