@@ -104,7 +104,7 @@ def test_refine_accepts_a_proposal_with_the_keyboard(page, shots, pfcn_paths, tm
     assert review.status(dataset[first]) == "accepted"
 
 
-def test_export_and_retrain_run_from_the_browser(page, shots):
+def test_export_and_retrain_run_from_the_browser(page, shots, pfcn_paths):  # the dataset Refine opened
     expect = playwright.expect
     page.get_by_role("tab", name="Export & retrain").click()
     page.locator("#export-go").click()
