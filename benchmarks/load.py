@@ -74,7 +74,6 @@ class Session(threading.Thread):
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: list[str] = []
         self.violations: list[str] = []
-        self.session_hash = ""
 
     def call(self, client, endpoint: str, *args):
         start = time.perf_counter()
@@ -94,7 +93,6 @@ class Session(threading.Thread):
         from gradio_client import Client, handle_file
 
         client = Client(self.url, verbose=False)
-        self.session_hash = client.session_hash
         result = self.call(client, "refine_open", handle_file(str(self.archive)), "", f"load{self.number}", "all", 50)
         if result:
             self.check(result[4].split("**")[1] in self.ids, f"refine_open showed {result[4][:40]}")
