@@ -72,6 +72,7 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
         tint = (proposal[..., None] / 255.0) * PROPOSAL_TINT
         background = (image * (1 - tint) + np.array(ADD) * tint).astype(np.uint8)
         editor = {"background": background, "layers": [], "composite": None}
+        state = {**state, "shown": (sample.id, band_width, proposal)}  # what a decision on it accepts
         return [overlay(image, annotation > 127), overlay(image, confidence >= 0.5),
                 overlay(image, proposal > 127), editor, header, state]
 
@@ -122,7 +123,12 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
     def decide(state: dict | None, decision: str, band_width: float, edited: dict | None):
         if not state or not state["order"]:
             raise gr.Error("Open a dataset first.")
-        dataset, sample, _, _, _, proposal = current(state, band_width)
+        shown_id, shown_width, proposal = state.get("shown") or (None, None, None)
+        if (shown_id, shown_width) == (state["order"][state["position"]], band_width):
+            dataset = Dataset.open(state["root"])
+            sample = dataset[shown_id]
+        else:  # the band width changed without a redraw: propose again
+            dataset, sample, _, _, _, proposal = current(state, band_width)
         mask = proposal if decision == "accept" else None
         if decision == "edit":
             layers = [np.asarray(layer) for layer in (edited or {}).get("layers") or []]
@@ -151,7 +157,7 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
                  for name in ("annotation", "model prediction", "proposed refinement")]
     editor = gr.ImageEditor(label="edit the proposal (tinted): pink paints person, cyan paints background; "
                                   "undo per stroke; then 'Save edit'", type="numpy", layers=False,
-                            brush=gr.Brush(colors=["#ff00b4", "#00e5ff"], default_size=12, color_mode="fixed"))
+                            brush=gr.Brush(colors=[_hex(ADD), _hex(REMOVE)], default_size=12, color_mode="fixed"))
     with gr.Row():
         previous = gr.Button("◀ Previous (p)", elem_id="refine-previous")
         reject = gr.Button("Reject (r)", elem_id="refine-reject")
@@ -171,6 +177,10 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
     save_edit.click(lambda s, w, e: decide(s, "edit", w, e), [queue, band_width, editor], outputs,
                     api_name="refine_edit")
     return queue
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 def _filtered(dataset: Dataset, ordered: list[str], status_filter: str) -> list[str]:

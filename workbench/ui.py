@@ -63,7 +63,7 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
         except (ImageLoadError, ValueError) as e:
             raise gr.Error(str(e)) from e
         result.threshold = threshold
-        scores = evaluate_pair(result.mask, annotation, result.image)
+        scores = evaluate_pair(result.mask, annotation)  # gradient alignment below: each mask in its own band
         rows = [("IoU", scores["iou"]), ("boundary F (2 px)", scores["boundary_f"]),
                 ("Boundary IoU", scores["boundary_iou"]),
                 ("gradient alignment, prediction", gradient_alignment(result.mask, result.image)),
