@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -38,3 +39,20 @@ def copy_pairs(image_paths: list[Path], dest: Path) -> Path:
         shutil.copy(image, dest / "images")
         shutil.copy(image.parents[1] / "masks" / f"{image.stem}.png", dest / "masks")
     return dest
+
+
+def zip_pairs(image_paths: list[Path], archive: Path) -> Path:
+    """A zip of PFCN-layout photos and their masks as images/ + masks/: an upload for the Refine tab."""
+    with zipfile.ZipFile(archive, "w") as zf:
+        for image in image_paths:
+            zf.write(image, f"images/{image.name}")
+            zf.write(image.parents[1] / "masks" / f"{image.stem}.png", f"masks/{image.stem}.png")
+    return archive
+
+
+def latest_dataset(workspace: Path):
+    """The dataset under `workspace` written last, read from disk as a restarted server reads it."""
+    from data_tools.dataset import Dataset
+
+    roots = [m.parent for m in workspace.rglob("manifest.jsonl")]
+    return Dataset.open(max(roots, key=lambda p: p.stat().st_mtime))

@@ -10,6 +10,8 @@ from gradio_client import Client, handle_file  # noqa: E402
 
 from workbench.ui import HEAD, build_app  # noqa: E402
 
+from .helpers import latest_dataset, zip_pairs  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def client(fitted_model, tmp_path_factory):
@@ -104,18 +106,11 @@ def test_compare_rejects_an_annotation_of_the_wrong_size(client, pfcn_paths, tmp
                        api_name="/compare")
 
 
-def test_refine_opens_a_zip_ranks_it_and_saves_decisions(client, pfcn_paths, tmp_path, monkeypatch):
-    import zipfile
-
+def test_refine_opens_a_zip_ranks_it_and_saves_decisions(client, pfcn_paths, tmp_path):
     from data_tools import review
-    from data_tools.dataset import Dataset
     from workbench import refine_tab
 
-    archive = tmp_path / "coarse.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for image in pfcn_paths[:3]:
-            zf.write(image, f"images/{image.name}")
-            zf.write(image.parents[1] / "masks" / f"{image.stem}.png", f"masks/{image.stem}.png")
+    archive = zip_pairs(pfcn_paths[:3], tmp_path / "coarse.zip")
     # inputs: archive, server folder, browser key (empty: a new browser), status filter, band width
     views, header = (lambda r: (r[:3], r[4]))(client.predict(handle_file(str(archive)), "", "", "all", 50,
                                                              api_name="/refine_open"))
@@ -128,8 +123,7 @@ def test_refine_opens_a_zip_ranks_it_and_saves_decisions(client, pfcn_paths, tmp
     assert "2 of 3 reviewed" in header
     *_, header = client.predict("unreviewed", 50, api_name="/refine_filter")
     assert "(1 of 1 in this view)" in header and "status: unreviewed" in header
-    roots = [m.parent for m in refine_tab.WORKSPACE.rglob("manifest.jsonl")]
-    dataset = Dataset.open(max(roots, key=lambda p: p.stat().st_mtime))  # as a restarted server reads it
+    dataset = latest_dataset(refine_tab.WORKSPACE)
     assert review.status(dataset[first]) == "accepted"
     details = dataset[first].history[-1].details
     assert details["band_width"] == 50 and details["method"] == "band-blend" and len(details["original_sha256"]) == 64
@@ -137,13 +131,7 @@ def test_refine_opens_a_zip_ranks_it_and_saves_decisions(client, pfcn_paths, tmp
 
 def _open_three(client, pfcn_paths, tmp_path) -> str:
     """Open a zip of three real photos with their masks in the Refine tab; returns the first id."""
-    import zipfile
-
-    archive = tmp_path / "coarse.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for image in pfcn_paths[:3]:
-            zf.write(image, f"images/{image.name}")
-            zf.write(image.parents[1] / "masks" / f"{image.stem}.png", f"masks/{image.stem}.png")
+    archive = zip_pairs(pfcn_paths[:3], tmp_path / "coarse.zip")
     result = client.predict(handle_file(str(archive)), "", "", "all", 50, api_name="/refine_open")
     return result[4].split("**")[1]
 
@@ -152,7 +140,6 @@ def test_save_edit_applies_add_and_remove_strokes_to_the_proposal(client, pfcn_p
     from PIL import Image
 
     from data_tools import review
-    from data_tools.dataset import Dataset
     from workbench import refine_tab
 
     first = _open_three(client, pfcn_paths, tmp_path)
@@ -165,8 +152,7 @@ def test_save_edit_applies_add_and_remove_strokes_to_the_proposal(client, pfcn_p
             "layers": [handle_file(str(tmp_path / "layer.png"))], "composite": None}
     *_, header = client.predict(50, edit, api_name="/refine_edit")
     assert "1 of 3 reviewed" in header
-    roots = [m.parent for m in refine_tab.WORKSPACE.rglob("manifest.jsonl")]
-    dataset = Dataset.open(max(roots, key=lambda p: p.stat().st_mtime))
+    dataset = latest_dataset(refine_tab.WORKSPACE)
     assert review.status(dataset[first]) == "edited"
     saved = dataset.read_mask(dataset[first])
     assert (saved[20:120, 20:180] == 255).all() and (saved[400:500, 250:350] == 0).all()

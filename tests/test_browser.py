@@ -4,7 +4,6 @@ Screenshots go to $BANET_SCREENSHOTS when set (the README's come from
 `BANET_SCREENSHOTS=docs/screenshots python -m pytest tests/test_browser.py`), else to a temp folder.
 """
 import os
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,8 @@ if not CHROMIUM.is_file():
     pytest.skip(f"{CHROMIUM} not installed (Debian package chromium; .ci/run installs it)", allow_module_level=True)
 
 from workbench.ui import HEAD, build_app  # noqa: E402
+
+from .helpers import latest_dataset, zip_pairs  # noqa: E402
 
 # A closed network: without these, Chromium keeps trying Google's services at start-up.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -80,15 +81,10 @@ def test_compare_scores_an_annotation(page, shots, pfcn_paths):
 
 def test_refine_accepts_a_proposal_with_the_keyboard(page, shots, pfcn_paths, tmp_path):
     from data_tools import review
-    from data_tools.dataset import Dataset
     from workbench import refine_tab
 
     expect = playwright.expect
-    archive = tmp_path / "coarse.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for image in pfcn_paths[:4]:
-            zf.write(image, f"images/{image.name}")
-            zf.write(image.parents[1] / "masks" / f"{image.stem}.png", f"masks/{image.stem}.png")
+    archive = zip_pairs(pfcn_paths[:4], tmp_path / "coarse.zip")
     page.get_by_role("tab", name="Refine").click()
     upload(page, "refine-archive", archive)
     page.locator("#refine-open").click()
@@ -99,8 +95,7 @@ def test_refine_accepts_a_proposal_with_the_keyboard(page, shots, pfcn_paths, tm
     header.click()  # focus outside any text field, so the shortcut reaches the page
     page.keyboard.press("a")
     expect(header).to_contain_text("1 of 4 reviewed", timeout=TIMEOUT_MS)
-    roots = [m.parent for m in refine_tab.WORKSPACE.rglob("manifest.jsonl")]
-    dataset = Dataset.open(max(roots, key=lambda p: p.stat().st_mtime))
+    dataset = latest_dataset(refine_tab.WORKSPACE)
     assert review.status(dataset[first]) == "accepted"
 
 

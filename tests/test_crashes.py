@@ -7,12 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from benchmarks.load import free_port, start_app
+
+from .helpers import zip_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,11 +24,7 @@ def test_a_server_killed_mid_review_keeps_every_acknowledged_decision(pfcn_paths
     from data_tools import review
     from data_tools.dataset import Dataset
 
-    archive = tmp_path / "coarse.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for image in pfcn_paths[:4]:
-            zf.write(image, f"images/{image.name}")
-            zf.write(image.parents[1] / "masks" / f"{image.stem}.png", f"masks/{image.stem}.png")
+    archive = zip_pairs(pfcn_paths[:4], tmp_path / "coarse.zip")
     workspace, port = tmp_path / "workspace", free_port()
     env = {"BANET_WORKSPACE": str(workspace)}
     key = "crash-test-browser"  # what gr.BrowserState keeps for this browser across reloads
