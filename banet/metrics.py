@@ -28,6 +28,13 @@ def foreground_iou(pred: np.ndarray, gt: np.ndarray) -> float:
     return _ratio(int(np.count_nonzero(p & g)), int(np.count_nonzero(p | g)))
 
 
+def false_positive_area(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Share of the background (not G) that is called person (P); 0.0 when there is no background."""
+    p, g = as_bool(pred), as_bool(gt)
+    background = int(np.count_nonzero(~g))
+    return int(np.count_nonzero(p & ~g)) / background if background else 0.0
+
+
 def two_class_miou(pred: np.ndarray, gt: np.ndarray) -> float:
     """Mean of the person and background IoUs."""
     p, g = as_bool(pred), as_bool(gt)

@@ -2,6 +2,7 @@
 
     python -m venv .venv-mediapipe && .venv-mediapipe/bin/pip install -r benchmarks/requirements-mediapipe.txt
     python -m benchmarks.compare --data ../shared/data/pfcn/test
+    python -m benchmarks.compare --suite        # every domain of training/suite.py, ONNX Runtime vs MediaPipe
 
 Each row: mean per-image IoU, mIoU, boundary F, Boundary IoU and gradient alignment against the
 human masks, and the median wall time of one call (RGB array in, full-size mask out) on this
@@ -23,10 +24,11 @@ import cv2
 import numpy as np
 import torch
 
-from banet import DEFAULT_MODEL, OnnxBackend, Predictor, count_parameters, load_model
+from banet import BANet, DEFAULT_MODEL, OnnxBackend, Predictor, count_parameters, load_model
 from banet.export import export_onnx
 from data_tools.dataset import Dataset
-from training.evaluate import Segmenter, format_table, pick_samples, score, summarize
+from training.evaluate import Segmenter, format_suite_table, format_table, pick_samples, score, summarize
+from training.suite import DEFAULT_SUITE_DIR, build_suite
 
 WORKER = Path(__file__).with_name("mediapipe_worker.py")
 MEDIAPIPE_MODELS = {0: "general 256x256", 1: "landscape 144x256"}
@@ -60,45 +62,59 @@ def mediapipe_segmenter(python: Path, dataset: Dataset, samples: list, model: in
     return replay, report["version"]
 
 
+def compare(dataset: Dataset, samples: list, domain: str, model: BANet, onnx_path: Path,
+            args: argparse.Namespace, work: Path, with_torch: bool) -> list[dict]:
+    """Summaries of BANet (ONNX Runtime, and PyTorch if `with_torch`) and MediaPipe on the samples."""
+    params, summaries = count_parameters(model), []
+    predictors = {"ONNX Runtime": Predictor(OnnxBackend(onnx_path, threads=args.threads),
+                                            input_size=args.input_size, batch_size=1)}
+    if with_torch:
+        predictors["PyTorch"] = Predictor(model, device="cpu", input_size=args.input_size, batch_size=1)
+    for backend, predictor in predictors.items():
+        name = f"BANet ({args.weights}, {backend})"
+        rows = score(timed(predictor), dataset, samples, f"{domain} {name}")
+        summaries.append({"domain": domain, **summarize(name, rows, params, f"{predictor.input_size} long side")})
+    if args.mediapipe_python.is_file():
+        folder = work / f"mediapipe-{domain}"
+        folder.mkdir()
+        segment, version = mediapipe_segmenter(args.mediapipe_python, dataset, samples, args.mediapipe_model, folder)
+        name = f"MediaPipe selfie {version}"
+        rows = score(segment, dataset, samples, f"{domain} {name}")
+        summaries.append({"domain": domain, **summarize(name, rows, None, MEDIAPIPE_MODELS[args.mediapipe_model])})
+    return summaries
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="dataset folder (e.g. ../shared/data/pfcn/test)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--data", type=Path, help="dataset folder (e.g. ../shared/data/pfcn/test)")
+    where.add_argument("--suite", type=Path, nargs="?", const=DEFAULT_SUITE_DIR, metavar="DIR",
+                       help=f"every domain of the evaluation suite, built once into DIR (default {DEFAULT_SUITE_DIR})")
     parser.add_argument("--weights", default=DEFAULT_MODEL)
     parser.add_argument("--input-size", type=int, help="BANet long side (default: the weights')")
     parser.add_argument("--mediapipe-python", type=Path, default=Path(".venv-mediapipe/bin/python"))
     parser.add_argument("--mediapipe-model", type=int, choices=sorted(MEDIAPIPE_MODELS), default=0)
-    parser.add_argument("--limit", type=int, help="only the first N images")
+    parser.add_argument("--limit", type=int, help="only the first N images of each dataset")
     parser.add_argument("--threads", type=int, default=2, help="torch / ONNX Runtime threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    dataset = Dataset.open(args.data)
-    samples = pick_samples(dataset, args.limit)
+    domains = build_suite(args.suite) if args.suite else {"": args.data}
     model = load_model(args.weights)
-    summaries = []
-    torch_predictor = Predictor(model, device="cpu", input_size=args.input_size, batch_size=1)
-    size = f"{torch_predictor.input_size} long side"
+    summaries, images = [], 0
+    if not args.mediapipe_python.is_file():
+        print(f"(MediaPipe skipped: no {args.mediapipe_python}; see this script's --help)")
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_onnx(model, Path(tmp) / "banet.onnx")
-        onnx_predictor = Predictor(OnnxBackend(onnx_path, threads=args.threads), input_size=args.input_size,
-                                   batch_size=1)
-        for name, predictor in ((f"BANet ({args.weights}, ONNX Runtime)", onnx_predictor),
-                                (f"BANet ({args.weights}, PyTorch)", torch_predictor)):
-            rows = score(timed(predictor), dataset, samples, name)
-            summaries.append(summarize(name, rows, count_parameters(model), size))
-        if args.mediapipe_python.is_file():
-            work = Path(tmp) / "mediapipe"
-            work.mkdir()
-            segment, version = mediapipe_segmenter(args.mediapipe_python, dataset, samples,
-                                                   args.mediapipe_model, work)
-            name = f"MediaPipe selfie {version}"
-            rows = score(segment, dataset, samples, name)
-            summaries.append(summarize(name, rows, None, MEDIAPIPE_MODELS[args.mediapipe_model]))
-        else:
-            print(f"(MediaPipe skipped: no {args.mediapipe_python}; see this script's --help)")
-    print(f"{len(samples)} images from {args.data}; {platform.processor() or platform.machine()}, "
+        for domain, folder in domains.items():
+            dataset = Dataset.open(folder)
+            samples = pick_samples(dataset, args.limit)
+            images += len(samples)
+            summaries += compare(dataset, samples, domain, model, onnx_path, args, Path(tmp), not args.suite)
+    source = "the evaluation suite" if args.suite else args.data
+    print(f"{images} images from {source}; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, {args.threads} threads; ms = median wall time per call")
-    print(format_table(summaries))
+    print(format_suite_table(summaries) if args.suite else format_table(summaries))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from banet import BANet, BANetLoss
+from training.suite import build_suite
 
 from .helpers import make_batch, read_pair
 
@@ -42,3 +43,11 @@ def fitted_model(pfcn_pairs) -> BANet:
         loss_fn(model(image), image, mask, band).total.backward()
         optimizer.step()
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def suite(tmp_path_factory) -> dict[str, Path]:
+    """The evaluation suite's domain folders (training/suite.py), built once for the session."""
+    if not all((DATA / d).is_dir() for d in ("pfcn", "ccp", "backgrounds")):
+        pytest.skip(f"PFCN, CCP and backgrounds not found under {DATA}")
+    return build_suite(tmp_path_factory.mktemp("suite"), DATA)

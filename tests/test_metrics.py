@@ -6,6 +6,7 @@ from banet.metrics import (
     boundary_f_score,
     boundary_iou,
     evaluate_pair,
+    false_positive_area,
     foreground_iou,
     gradient_alignment,
     two_class_miou,
@@ -28,6 +29,10 @@ def test_iou_and_miou_by_hand():
     assert two_class_miou(pred, gt) == pytest.approx((4 / 6 + 10 / 12) / 2)
     assert foreground_iou(np.zeros((3, 3)), np.zeros((3, 3))) == 1.0
     assert foreground_iou(pred.astype(np.uint8) * 255, gt) == pytest.approx(4 / 6)
+    assert false_positive_area(pred, gt) == 0.0  # every predicted pixel is person
+    pred[3, :2] = True  # 2 of the 10 background pixels
+    assert false_positive_area(pred, gt) == pytest.approx(2 / 10)
+    assert false_positive_area(pred, np.ones((4, 4), bool)) == 0.0  # no background to get wrong
 
 
 def test_boundary_f_by_hand():

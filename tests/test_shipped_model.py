@@ -1,14 +1,18 @@
-"""The bundled default weights really segment portraits: mean IoU on 20 fixed PFCN test photos."""
+"""The bundled default weights really segment people: PFCN portraits, and every framing of the
+evaluation suite (full body, upper body, small, several, landscape, no one)."""
 import numpy as np
 
 from banet import DEFAULT_MODEL, Predictor, load_model
-from banet.metrics import foreground_iou
+from banet.metrics import false_positive_area, foreground_iou
+from data_tools.dataset import Dataset
+from training.evaluate import pick_samples
 
 from .helpers import read_pair
 
-# Measured 2026-11-25 on these 20 photos: mean IoU 0.9570 (python -m training.evaluate --limit 20).
-# The floor leaves room for platform differences in resizing and float sums, not for a worse model.
-IOU_FLOOR = 0.95
+# Measured 2026-11-25 on these 20 photos: mean IoU 0.9374 (python -m training.evaluate --limit 20);
+# the PFCN-only model before the people recipe (banet-64-pfcn) scored 0.9570. The floor leaves
+# room for platform differences in resizing and float sums, not for a worse model.
+IOU_FLOOR = 0.93
 
 
 def test_default_weights_reach_the_floor_on_pfcn_test(pfcn_paths):
@@ -19,3 +23,33 @@ def test_default_weights_reach_the_floor_on_pfcn_test(pfcn_paths):
         ious.append(foreground_iou(predictor(image).mask, mask > 127))
     assert np.mean(ious) >= IOU_FLOOR, f"mean IoU {np.mean(ious):.4f} on {len(ious)} PFCN test photos"
     assert min(ious) > 0.5  # no photo is missed entirely
+
+
+# Measured 2026-11-25 on the first 20 photos of each suite domain (python -m training.evaluate
+# --suite --limit 20): ccp-full 0.843, ccp-upper 0.942, small-person 0.377, group 0.659,
+# landscape 0.695; no-person false positives 0.19%. The PFCN-only model before the people recipe
+# (banet-64-pfcn) scored 0.266, 0.871, 0.008, 0.116, 0.097 and 13.2%: each floor is far above it.
+SUITE_FLOORS = {"ccp-full": 0.80, "ccp-upper": 0.91, "small-person": 0.30, "group": 0.60, "landscape": 0.63}
+FALSE_POSITIVE_CEILING = 0.01  # share of a person-free photo called person
+
+
+def suite_scores(folder, predictor: Predictor, limit: int = 20) -> list[tuple[float, float]]:
+    """(IoU, false-positive share of the background) of the first `limit` photos of a domain."""
+    dataset = Dataset.open(folder)
+    scores = []
+    for sample in pick_samples(dataset, limit):
+        mask, gt = predictor(dataset.read_image(sample)).mask, dataset.read_mask(sample)
+        scores.append((foreground_iou(mask, gt), false_positive_area(mask, gt)))
+    return scores
+
+
+def test_default_weights_find_people_in_any_framing(suite):
+    predictor = Predictor(load_model(DEFAULT_MODEL), device="cpu")
+    means = {domain: np.mean([iou for iou, _ in suite_scores(suite[domain], predictor)]) for domain in SUITE_FLOORS}
+    assert all(means[d] >= floor for d, floor in SUITE_FLOORS.items()), means
+
+
+def test_default_weights_leave_person_free_photos_empty(suite):
+    predictor = Predictor(load_model(DEFAULT_MODEL), device="cpu")
+    false_positive = np.mean([fp for _, fp in suite_scores(suite["no-person"], predictor)])
+    assert false_positive <= FALSE_POSITIVE_CEILING

@@ -48,7 +48,8 @@ def tiny_args(data: Path, out: Path, *extra: str) -> list[str]:
 
 def test_presets_follow_the_paper():
     for name, config in PRESETS.items():
-        assert (config.momentum, config.batch_size, config.max_lr) == (0.9, 16, 0.1), name
+        from_trained = config.init_weights is not None  # a third stage on trained weights: a lower max lr
+        assert (config.momentum, config.batch_size) == (0.9, 16) and (config.max_lr == 0.1) != from_trained, name
         assert (config.rotation, config.flip, config.lightness) == (45.0, 0.5, (0.7, 1.3)), name
         assert config.weight_decay > 0 and config.train_data, name
     assert PRESETS["paper-pretrain"].gamma == 0 and "ccp" in PRESETS["paper-pretrain"].train_data[0]
@@ -65,6 +66,8 @@ def test_config_overrides_are_typed_and_checked():
                                     "lightness": "0.8,1.2", "train_data": "a,b"})
     assert config.iterations == 50 and config.boundary_attention is False
     assert config.lightness == (0.8, 1.2) and config.train_data == ("a", "b")
+    typed = TrainConfig().updated({"source_weights": "0.7,0.3", "jpeg_quality": "20,80"})
+    assert typed.source_weights == (0.7, 0.3) and typed.jpeg_quality == (20, 80)  # typed from the field, not its default
     with pytest.raises(ValueError, match="unknown config field"):
         TrainConfig().updated({"iteratons": "5"})
     with pytest.raises(ValueError, match="cannot read"):

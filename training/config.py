@@ -6,6 +6,8 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from banet.hub import BUNDLED_DIR
+
 DATA_ROOT = Path(os.environ.get("BANET_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
@@ -46,6 +48,27 @@ class TrainConfig:
     flip: float = 0.5
     lightness: tuple[float, float] = (0.7, 1.3)
     border: str = "reflect"  # how rotation fills corners: reflect or constant (black, background)
+    # people recipe: data mix, framing, compositing, jitter (training/data.py); the defaults are off
+    source_weights: tuple[float, ...] = ()  # chance of drawing from each train_data folder; () = uniform over photos
+    exclude_holdout: bool = True  # leave out training/holdout.json's CCP ids (the evaluation suite's photos)
+    backgrounds: str | None = None  # person-free photos for pasted people and empty samples (held-out scenes left out)
+    store_side: float = 1.0  # photos kept in memory with their long side at store_side x input_size
+    zoom: tuple[float, float] = (1.0, 1.0)  # framed photos: the covering crop shrunk by this, at a random place
+    p_upper: float = 0.0  # chance of an upper-body crop: the top `upper` share of the person's height
+    upper: tuple[float, float] = (0.3, 0.7)
+    p_paste: float = 0.0  # chance of people pasted onto a background photo
+    person_height: tuple[float, float] = (0.1, 1.0)  # pasted person height / canvas height, log-uniform
+    p_group: float = 0.0  # share of pasted samples with 2 to max_people people
+    max_people: int = 3
+    p_empty: float = 0.0  # chance of a background crop with no person
+    landscape: float = 0.0  # share of batches on the landscape canvas (height and width swapped)
+    saturation: tuple[float, float] = (1.0, 1.0)  # HLS saturation factor
+    hue: float = 0.0  # hue shift, degrees, uniform in [-hue, hue]
+    p_blur: float = 0.0  # Gaussian blur, sigma 0.4-1.5 px
+    p_noise: float = 0.0  # Gaussian noise, std up to `noise` (of 255)
+    noise: float = 8.0
+    p_jpeg: float = 0.0  # JPEG re-encoding at a quality within jpeg_quality
+    jpeg_quality: tuple[int, int] = (30, 90)
     # bookkeeping
     seed: int = 0
     log_every: int = 20
@@ -75,12 +98,17 @@ class TrainConfig:
         for name, value in values.items():
             if name not in known:
                 raise ValueError(f"unknown config field {name!r}; fields: {', '.join(known)}")
-            changes[name] = _coerce(getattr(self, name), value, name)
+            changes[name] = _coerce(getattr(self, name), value, name, str(known[name].type))
         return replace(self, **changes)
 
 
-def _coerce(current: object, value: object, name: str) -> object:
-    """Parse a command-line string into the type of the field's current value."""
+def _item_type(annotation: str) -> type:
+    """Element type of a tuple field from its annotation, e.g. 'tuple[float, ...]' -> float."""
+    return next((t for t in (float, int) if f"[{t.__name__}" in annotation), str)
+
+
+def _coerce(current: object, value: object, name: str, annotation: str) -> object:
+    """Parse a command-line string into the type of the field."""
     if not isinstance(value, str):
         return tuple(value) if isinstance(value, list) else value
     try:
@@ -89,8 +117,7 @@ def _coerce(current: object, value: object, name: str) -> object:
                 raise ValueError(value)
             return value.lower() in ("true", "1")
         if isinstance(current, tuple):
-            items = [v for v in value.split(",") if v]
-            return tuple(type(current[0])(v) for v in items) if current else tuple(items)
+            return tuple(_item_type(annotation)(v) for v in value.split(",") if v)
         if current is None:
             return None if value.lower() in ("", "none") else value
         return type(current)(value)
@@ -109,6 +136,20 @@ GPU_FINETUNE = replace(PAPER_FINETUNE, input_size=256, iterations=15000, workers
 # The same recipe shortened to train in about 1.5 hours on 2 CPU cores.
 CPU_PRETRAIN = replace(PAPER_PRETRAIN, input_size=256, iterations=1000, warmup_iterations=100)
 CPU_FINETUNE = replace(PAPER_FINETUNE, input_size=256, iterations=4000, warmup_iterations=100)
+# The people recipe, in four groups of fields (each one a row of the README's ablation):
+MIX = dict(train_data=PFCN_TRAIN + (shared("ccp"),), source_weights=(0.48, 0.02, 0.5))  # PFCN and CCP together
+FRAMING = dict(zoom=(1.0, 1.5), p_upper=0.2, landscape=0.4)  # zoomed and upper-body crops, landscape canvases
+PASTE = dict(backgrounds=shared("backgrounds"), p_paste=0.4, p_group=0.35, p_empty=0.08)  # people 10-100% tall, groups, no one
+JITTER = dict(saturation=(0.7, 1.3), hue=10.0, p_blur=0.2, p_noise=0.2, p_jpeg=0.3)  # colour, blur, noise, JPEG
+PEOPLE = TrainConfig(**MIX, **FRAMING, **PASTE, **JITTER, store_side=2.0, input_size=256)
+# Shipped banet-64: the people recipe as a third stage on the PFCN model (banet-64-pfcn, the two
+# GPU stages above), short enough for 2 CPU cores; max lr 0.02 because it starts from trained weights.
+CPU_PEOPLE = replace(PEOPLE, init_weights=str(BUNDLED_DIR / "banet-64-pfcn"), iterations=4000,
+                     warmup_iterations=200, max_lr=0.02, eval_every=500, checkpoint_every=100)
+# Its ablation: the same start, 600 iterations at 192, adding one group of fields at a time.
+PEOPLE_STEP = TrainConfig(train_data=PFCN_TRAIN, init_weights=CPU_PEOPLE.init_weights, store_side=2.0,
+                          input_size=192, iterations=600, warmup_iterations=50, max_lr=0.02, eval_every=300,
+                          checkpoint_every=300)
 # Table 3 ablation: three variants, trained identically on PFCN alone, short and small.
 ABLATION = TrainConfig(train_data=PFCN_TRAIN, input_size=192, iterations=800, warmup_iterations=50,
                        eval_every=200, checkpoint_every=200)
@@ -120,6 +161,12 @@ PRESETS: dict[str, TrainConfig] = {
     "gpu-finetune": GPU_FINETUNE,
     "cpu-pretrain": CPU_PRETRAIN,
     "cpu-finetune": CPU_FINETUNE,
+    "cpu-people": CPU_PEOPLE,
+    "people-pfcn": PEOPLE_STEP,
+    "people-mix": replace(PEOPLE_STEP, **MIX),
+    "people-framing": replace(PEOPLE_STEP, **MIX, **FRAMING),
+    "people-paste": replace(PEOPLE_STEP, **MIX, **FRAMING, **PASTE),
+    "people-jitter": replace(PEOPLE_STEP, **MIX, **FRAMING, **PASTE, **JITTER),
     "ablation-base": replace(ABLATION, boundary_attention=False, beta=0.0, gamma=0.0),
     "ablation-attention": replace(ABLATION, gamma=0.0),
     "ablation-refine": ABLATION,

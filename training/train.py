@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shlex
 import sys
 import time
@@ -31,7 +32,8 @@ from data_tools.atomic import atomic_path, write_text
 
 from .card import model_card
 from .config import PRESETS, TrainConfig
-from .data import ArraySet, AugmentedSet, EpochKeys, load_arrays, split_holdout
+from .data import (ArraySet, AugmentedSet, EpochKeys, list_entries, load_arrays, load_backgrounds, load_photos,
+                   split_entries)
 from .logs import plot_curves, write_csv
 from .schedule import learning_rate
 
@@ -143,19 +145,22 @@ def train(config: TrainConfig, out: Path, command: str, process: Process) -> Non
     net = DistributedDataParallel(model, device_ids=[process.local_rank] if device.type == "cuda" else None) \
         if process.world > 1 else model
 
-    data = load_arrays(config.train_data, config.canvas, desc="decode train")
+    entries = list_entries(config.train_data, config.exclude_holdout)
     if config.val_data:
-        val = load_arrays(config.val_data, config.canvas, desc="decode val")
+        val_entries = list_entries(config.val_data, config.exclude_holdout)
     else:
-        data, val = split_holdout(data, config.val_fraction, config.seed)
-    train_set = AugmentedSet(data, config)
+        entries, val_entries = split_entries(entries, config.val_fraction, config.seed)
+    val = load_arrays(val_entries, config.canvas, desc="decode val")
+    store = round(config.store_side * config.input_size)
+    train_set = AugmentedSet(load_photos(entries, store, desc="decode train"),
+                             load_backgrounds(config.backgrounds, store), config)
     local_batch = config.batch_size // process.world
     sampler = DistributedSampler(train_set, process.world, process.rank, shuffle=True,
                                  seed=config.seed, drop_last=True)
     if len(sampler) < local_batch:
         raise SystemExit(f"error: {len(train_set)} training samples cannot fill a batch of "
                          f"{config.batch_size} over {process.world} process(es)")
-    keys = EpochKeys(sampler, local_batch, epoch, step_in_epoch * local_batch)
+    keys = EpochKeys(sampler, local_batch, config.landscape, config.seed, epoch, step_in_epoch * local_batch)
     loader = DataLoader(train_set, local_batch, sampler=keys, num_workers=config.workers,
                         pin_memory=device.type == "cuda")
     loss_fn = BANetLoss(config.alpha, config.beta, config.gamma, config.magnitude_factor).to(device)
@@ -213,16 +218,24 @@ def train(config: TrainConfig, out: Path, command: str, process: Process) -> Non
                 elapsed=time.perf_counter() - start))
     bar.close()
     if process.main:
-        export(model, config, out, stages, val_iou)
+        export(model, config, out, stages, val_iou, machine_name(device, process), time.perf_counter() - start)
 
 
-def export(model: BANet, config: TrainConfig, out: Path, stages: list[str], val_iou: float | None) -> None:
+def machine_name(device: torch.device, process: Process) -> str:
+    """What trained the run, for its model card: GPUs by name, else the CPU and its cores."""
+    if device.type == "cuda":
+        return f"{process.world} x {torch.cuda.get_device_name(device)}"
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores" + (f", {process.world} processes" if process.world > 1 else "")
+
+
+def export(model: BANet, config: TrainConfig, out: Path, stages: list[str], val_iou: float | None,
+           machine: str, seconds: float) -> None:
     """Save the final weights as a from_pretrained folder with its model card."""
     plain = new_model(config)  # plain BatchNorm even if the run used SyncBatchNorm
     plain.load_state_dict(model.state_dict())
     folder = out / "model"
     plain.eval().cpu().save_pretrained(folder)
-    write_text(folder / "README.md", model_card(config, stages[-1], val_iou, stages))
+    write_text(folder / "README.md", model_card(config, val_iou, stages, machine, seconds))
     write_text(folder / "training.json", json.dumps({"stages": stages, "config": json.loads(config.to_json())}, indent=2))
     print(f"weights written to {folder}", file=sys.stderr)
 

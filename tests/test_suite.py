@@ -1,0 +1,52 @@
+"""The evaluation suite: frozen, built from held-out photos only, and scored per domain."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from data_tools.dataset import Dataset
+from training import evaluate
+from training.composite import person_box
+from training.suite import DOMAINS, LANDSCAPE, build_suite
+
+
+def masks(folder) -> list[np.ndarray]:
+    dataset = Dataset.open(folder)
+    return [dataset.read_mask(s) for s in dataset]
+
+
+def test_every_domain_is_built_with_people_where_it_says(suite):
+    assert tuple(suite) == DOMAINS
+    sizes = {name: len(Dataset.open(folder)) for name, folder in suite.items()}
+    assert sizes == {"pfcn-test": 264, "ccp-full": 150, "ccp-upper": 150, "small-person": 150, "group": 100,
+                     "landscape": 150, "no-person": 100}
+    assert not any(m.any() for m in masks(suite["no-person"]))
+    for name in ("small-person", "group", "landscape"):
+        for mask in masks(suite[name]):
+            assert mask.shape == LANDSCAPE and (mask > 127).any(), name
+    heights = [(b[2] - b[0]) / LANDSCAPE[0] for b in map(person_box, masks(suite["small-person"]))]
+    assert 0.14 < min(heights) and max(heights) < 0.36
+    centres = [(b[1] + b[3]) / 2 / LANDSCAPE[1] for b in map(person_box, masks(suite["small-person"]))]
+    assert all(abs(c - 0.5) > 0.15 for c in centres)  # off centre
+    assert np.mean([(m[-1] > 127).any() for m in masks(suite["ccp-upper"])]) > 0.95  # cut at the waist
+
+
+def test_a_second_build_gives_the_same_pixels(suite, tmp_path):
+    again = build_suite(tmp_path)
+    for name in ("ccp-upper", "group", "no-person"):
+        first, second = Dataset.open(suite[name]), Dataset.open(again[name])
+        for sample in list(first)[:10]:
+            assert (first.read_mask(sample) == second.read_mask(second[sample.id])).all()
+            assert first.image_path(sample).read_bytes() == second.image_path(second[sample.id]).read_bytes()
+
+
+def test_evaluate_suite_prints_one_row_per_domain(suite, tmp_path, capsys):
+    root = suite["ccp-full"].parent
+    evaluate.main(["--weights", "banet-64", "--suite", str(root), "--limit", "3", "--out", str(tmp_path / "out")])
+    table = capsys.readouterr().out
+    assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == list(DOMAINS)
+    summary = {s["domain"]: s for s in json.loads((tmp_path / "out" / "summary.json").read_text())}
+    assert all(s["images"] == 3 and 0 <= s["false_positive"] <= 1 for s in summary.values())
+    assert np.isnan(summary["no-person"]["gradient_alignment"])  # no edge to align with: not scored as perfect
+    assert 0 < summary["pfcn-test"]["gradient_alignment"] < 1

@@ -1,0 +1,151 @@
+"""The evaluation suite: people in many framings, built only from held-out photos.
+
+    python -m training.evaluate --suite                  # BANet weights, one row per domain
+    python -m benchmarks.compare --suite                 # BANet and MediaPipe side by side
+
+Domains (all frozen: the photos come from training/holdout.json and every random choice is
+seeded by the domain's name, so every build gives the same pixels):
+
+| domain | what |
+|---|---|
+| pfcn-test | the 264 PFCN test portraits, as they are |
+| ccp-full | the 150 held-out CCP photos: full-body street photos |
+| ccp-upper | the same people cropped to head and upper body (top half of the person), 3:4 |
+| small-person | one held-out person, 15-35% of the frame height, off centre, on a held-out background, 4:3 landscape |
+| group | two or three held-out people side by side, 50-90% of the frame height, 4:3 landscape |
+| landscape | one held-out person, 70-98% of the frame height, anywhere across a 4:3 landscape frame |
+| no-person | crops of held-out background scenes, portrait and landscape: the mask must stay empty |
+
+The built domains are written as images/ + masks/ folders under the suite folder (default
+runs/suite), once; a folder is rebuilt when SUITE_VERSION changes.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from banet.image_io import load_rgb
+from data_tools.atomic import write_text
+from data_tools.dataset import Dataset
+
+from .composite import cover_box, crop, paste_person, person_box, touches_bottom, upper_body_box
+from .config import DATA_ROOT
+from .holdout import background_paths, held_out_ids
+
+SUITE_VERSION = "1"
+DEFAULT_SUITE_DIR = Path("runs/suite")
+LANDSCAPE = (600, 800)  # (h, w) of the composite frames
+UPPER = (400, 300)  # (h, w) of the upper-body crops
+NO_PERSON = 100
+
+Pair = tuple[np.ndarray, np.ndarray]  # (RGB image, mask 0..255)
+
+
+class Sources:
+    """The held-out photos every built domain draws on, read once."""
+
+    def __init__(self, data_root: Path) -> None:
+        ccp = Dataset.open(data_root / "ccp")
+        keep = held_out_ids(data_root / "ccp")
+        self.people = [(ccp.read_image(s), ccp.read_mask(s)) for s in sorted(ccp, key=lambda s: s.id) if s.id in keep]
+        self.backgrounds = [load_rgb(p) for p in background_paths(data_root / "backgrounds", held_out=True)]
+
+    def background(self, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+        photo = self.backgrounds[rng.integers(len(self.backgrounds))]
+        return crop(photo, cover_box(photo.shape, size, rng.uniform(1.0, 1.6), tuple(rng.random(2))), size)
+
+    def paste(self, canvas: np.ndarray, target: np.ndarray, index: int, height: float, centre_x: float,
+              bottom_y: float) -> None:
+        image, mask = self.people[index]
+        box = person_box(mask)
+        bottom = canvas.shape[0] if touches_bottom(mask, box) else bottom_y
+        paste_person(canvas, target, image, mask, box, height, centre_x, bottom)
+
+
+def ccp_full(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
+    yield from src.people
+
+
+def ccp_upper(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
+    for image, mask in src.people:
+        box = upper_body_box(mask, person_box(mask), UPPER, 0.5)
+        yield crop(image, box, UPPER), crop(mask, box, UPPER)
+
+
+def small_person(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
+    h, w = LANDSCAPE
+    for index in range(len(src.people)):
+        canvas, target = src.background(rng, LANDSCAPE), np.zeros(LANDSCAPE, np.uint8)
+        side = rng.uniform(0.08, 0.3)
+        x = w * (side if rng.random() < 0.5 else 1 - side)
+        src.paste(canvas, target, index, h * rng.uniform(0.15, 0.35), x, h * rng.uniform(0.6, 0.95))
+        yield canvas, target
+
+
+def group(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
+    h, w = LANDSCAPE
+    for _ in range(100):
+        canvas, target = src.background(rng, LANDSCAPE), np.zeros(LANDSCAPE, np.uint8)
+        count = int(rng.integers(2, 4))
+        for slot, index in enumerate(rng.choice(len(src.people), count, replace=False)):
+            x = w * (slot + 0.5 + rng.uniform(-0.25, 0.25)) / count
+            src.paste(canvas, target, int(index), h * rng.uniform(0.5, 0.9), x, h * rng.uniform(0.85, 1.0))
+        yield canvas, target
+
+
+def landscape(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
+    h, w = LANDSCAPE
+    for index in range(len(src.people)):
+        canvas, target = src.background(rng, LANDSCAPE), np.zeros(LANDSCAPE, np.uint8)
+        height = h * rng.uniform(0.7, 0.98)
+        src.paste(canvas, target, index, height, w * rng.uniform(0.2, 0.8), rng.uniform(height, h))
+        yield canvas, target
+
+
+def no_person(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
+    for index in range(NO_PERSON):
+        size = LANDSCAPE if index % 2 else LANDSCAPE[::-1]
+        yield src.background(rng, size), np.zeros(size, np.uint8)
+
+
+BUILDERS: dict[str, Callable[[Sources, np.random.Generator], Iterator[Pair]]] = {
+    "ccp-full": ccp_full, "ccp-upper": ccp_upper, "small-person": small_person, "group": group,
+    "landscape": landscape, "no-person": no_person,
+}
+DOMAINS = ("pfcn-test", *BUILDERS)
+
+
+def _write_domain(folder: Path, pairs: Iterator[Pair]) -> None:
+    """Write the pairs as images/ + masks/ into a temporary folder, then rename it to `folder`."""
+    tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "images").mkdir(parents=True)
+    (tmp / "masks").mkdir()
+    for i, (image, mask) in enumerate(pairs):
+        cv2.imwrite(str(tmp / "images" / f"{i:04d}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 92])
+        cv2.imwrite(str(tmp / "masks" / f"{i:04d}.png"), mask)
+    write_text(tmp / "VERSION", SUITE_VERSION)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+
+
+def build_suite(root: Path = DEFAULT_SUITE_DIR, data_root: Path = DATA_ROOT) -> dict[str, Path]:
+    """Each domain's dataset folder, building (once) those not yet at SUITE_VERSION under `root`."""
+    folders = {"pfcn-test": data_root / "pfcn" / "test"}
+    sources = None
+    for name, build in BUILDERS.items():
+        folder = root / name
+        version = folder / "VERSION"
+        if not (version.is_file() and version.read_text() == SUITE_VERSION):
+            sources = sources or Sources(data_root)
+            root.mkdir(parents=True, exist_ok=True)
+            _write_domain(folder, build(sources, np.random.default_rng(list(name.encode()))))
+        folders[name] = folder
+    return folders
+
