@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from banet import Predictor, WeightsError, load_model
+from banet import DEFAULT_MODEL, Predictor, WeightsError, load_model
 from banet.metrics import foreground_iou
 from banet.targets import CANONICAL_WIDTH, boundary_band
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m data_tools.refine", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", type=Path)
-    parser.add_argument("--weights", default="banet-64", help="bundled name, folder or Hub repo id")
+    parser.add_argument("--weights", default=DEFAULT_MODEL, help="bundled name, folder or Hub repo id")
     parser.add_argument("--band-width", type=float, default=CANONICAL_WIDTH,
                         help="W: band width for a portrait covering 512x512 pixels (default 50)")
     parser.add_argument("--split", action="append", help="only these splits (repeatable)")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from banet import Predictor, WeightsError, count_parameters, load_model
+from banet import DEFAULT_MODEL, Predictor, WeightsError, count_parameters, load_model
 from banet.metrics import evaluate_pair, false_positive_area
 from data_tools.atomic import write_text
 from data_tools.dataset import Dataset, DatasetError, Sample
@@ -121,7 +121,7 @@ def pick_samples(dataset: Dataset, limit: int | None) -> list[Sample]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", nargs="+", default=["banet-64"],
+    parser.add_argument("--weights", nargs="+", default=[DEFAULT_MODEL],
                         help="bundled name, weights folder or Hub repo id (several: one row each)")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--data", type=Path, help="dataset folder")
