@@ -24,11 +24,11 @@ import cv2
 import numpy as np
 import torch
 
-from banet import BANet, DEFAULT_MODEL, OnnxBackend, Predictor, count_parameters, load_model
+from banet import DEFAULT_MODEL, OnnxBackend, Predictor, count_parameters, load_model
 from banet.export import export_onnx
 from data_tools.dataset import Dataset
-from training.evaluate import Segmenter, format_suite_table, format_table, pick_samples, score, summarize
-from training.suite import DEFAULT_SUITE_DIR, build_suite
+from training.evaluate import (Segmenter, add_dataset_arguments, dataset_folders, format_suite_table, format_table,
+                               pick_samples, score, summarize)
 
 WORKER = Path(__file__).with_name("mediapipe_worker.py")
 MEDIAPIPE_MODELS = {0: "general 256x256", 1: "landscape 144x256"}
@@ -62,14 +62,10 @@ def mediapipe_segmenter(python: Path, dataset: Dataset, samples: list, model: in
     return replay, report["version"]
 
 
-def compare(dataset: Dataset, samples: list, domain: str, model: BANet, onnx_path: Path,
-            args: argparse.Namespace, work: Path, with_torch: bool) -> list[dict]:
-    """Summaries of BANet (ONNX Runtime, and PyTorch if `with_torch`) and MediaPipe on the samples."""
-    params, summaries = count_parameters(model), []
-    predictors = {"ONNX Runtime": Predictor(OnnxBackend(onnx_path, threads=args.threads),
-                                            input_size=args.input_size, batch_size=1)}
-    if with_torch:
-        predictors["PyTorch"] = Predictor(model, device="cpu", input_size=args.input_size, batch_size=1)
+def compare(dataset: Dataset, samples: list, domain: str, predictors: dict[str, Predictor], params: int,
+            args: argparse.Namespace, work: Path) -> list[dict]:
+    """Summaries of each BANet predictor (by backend name) and of MediaPipe on the samples."""
+    summaries = []
     for backend, predictor in predictors.items():
         name = f"BANet ({args.weights}, {backend})"
         rows = score(timed(predictor), dataset, samples, f"{domain} {name}")
@@ -87,10 +83,7 @@ def compare(dataset: Dataset, samples: list, domain: str, model: BANet, onnx_pat
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--data", type=Path, help="dataset folder (e.g. ../shared/data/pfcn/test)")
-    where.add_argument("--suite", type=Path, nargs="?", const=DEFAULT_SUITE_DIR, metavar="DIR",
-                       help=f"every domain of the evaluation suite, built once into DIR (default {DEFAULT_SUITE_DIR})")
+    add_dataset_arguments(parser)
     parser.add_argument("--weights", default=DEFAULT_MODEL)
     parser.add_argument("--input-size", type=int, help="BANet long side (default: the weights')")
     parser.add_argument("--mediapipe-python", type=Path, default=Path(".venv-mediapipe/bin/python"))
@@ -99,18 +92,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch / ONNX Runtime threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    domains = build_suite(args.suite) if args.suite else {"": args.data}
+    domains = dataset_folders(args)
     model = load_model(args.weights)
     summaries, images = [], 0
     if not args.mediapipe_python.is_file():
         print(f"(MediaPipe skipped: no {args.mediapipe_python}; see this script's --help)")
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_onnx(model, Path(tmp) / "banet.onnx")
+        predictors = {"ONNX Runtime": Predictor(OnnxBackend(onnx_path, threads=args.threads),
+                                                input_size=args.input_size, batch_size=1)}
+        if not args.suite:  # the suite's rows: ONNX Runtime only (PyTorch gives the same masks)
+            predictors["PyTorch"] = Predictor(model, device="cpu", input_size=args.input_size, batch_size=1)
         for domain, folder in domains.items():
             dataset = Dataset.open(folder)
             samples = pick_samples(dataset, args.limit)
             images += len(samples)
-            summaries += compare(dataset, samples, domain, model, onnx_path, args, Path(tmp), not args.suite)
+            summaries += compare(dataset, samples, domain, predictors, count_parameters(model), args, Path(tmp))
     source = "the evaluation suite" if args.suite else args.data
     print(f"{images} images from {source}; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, {args.threads} threads; ms = median wall time per call")

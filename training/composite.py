@@ -49,6 +49,14 @@ def cover_box(shape: tuple[int, ...], size: tuple[int, int], zoom: float = 1.0,
     return top, left, top + bh, left + bw
 
 
+def random_crop(photos: list[np.ndarray], size: tuple[int, int], rng: np.random.Generator,
+                max_zoom: float) -> np.ndarray:
+    """A crop of a random photo of the list at size=(h, w): its covering box shrunk by a zoom in
+    [1, max_zoom], at a random place."""
+    photo = photos[rng.integers(len(photos))]
+    return crop(photo, cover_box(photo.shape, size, rng.uniform(1.0, max_zoom), tuple(rng.random(2))), size)
+
+
 def upper_body_box(mask: np.ndarray, box: Box, size: tuple[int, int], fraction: float,
                    margin: float = 0.08, shift: float = 0.0) -> Box:
     """A box of the canvas aspect over the top `fraction` of the person's height (head and

@@ -17,11 +17,11 @@ from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from banet.image_io import cover_crop, load_rgb
-from banet.predictor import working_size
 from banet.targets import boundary_band
 from data_tools.dataset import Dataset, Sample
+from data_tools.resize import shrink
 
-from .composite import Box, cover_box, crop, paste_person, person_box, touches_bottom, upper_body_box
+from .composite import Box, cover_box, crop, paste_person, person_box, random_crop, touches_bottom, upper_body_box
 from .config import TrainConfig
 from .holdout import background_paths, held_out_ids
 
@@ -92,19 +92,11 @@ class PhotoSet:
         return len(self.ids)
 
 
-def _shrink(a: np.ndarray, long_side: int) -> np.ndarray:
-    h, w = a.shape[:2]
-    if max(h, w) <= long_side:
-        return a
-    nh, nw = working_size(h, w, long_side)
-    return cv2.resize(a, (nw, nh), interpolation=cv2.INTER_AREA)
-
-
 def load_photos(entries: Sequence[Entry], long_side: int, desc: str = "decode") -> PhotoSet:
     images, masks = [], []
     for e in tqdm(entries, desc=desc, unit="img", leave=False):
-        images.append(_shrink(e.dataset.read_image(e.sample), long_side))
-        masks.append(_shrink(e.dataset.read_mask(e.sample), long_side))
+        images.append(shrink(e.dataset.read_image(e.sample), long_side))
+        masks.append(shrink(e.dataset.read_mask(e.sample), long_side))
     return PhotoSet(images, masks, [person_box(m) for m in masks],
                     np.array([e.source for e in entries]), [e.key for e in entries])
 
@@ -113,7 +105,7 @@ def load_backgrounds(folder: str | None, long_side: int) -> list[np.ndarray]:
     """The person-free photos of the training scenes (the held-out scenes are left out)."""
     if not folder:
         return []
-    return [_shrink(load_rgb(p), long_side) for p in background_paths(folder, held_out=False)]
+    return [shrink(load_rgb(p), long_side) for p in background_paths(folder, held_out=False)]
 
 
 class Framer:
@@ -142,7 +134,7 @@ class Framer:
         c = self.config
         u = rng.random()
         if self.backgrounds and u < c.p_empty:
-            return self.background(size, rng), np.zeros(size, np.uint8)
+            return random_crop(self.backgrounds, size, rng, 2.0), np.zeros(size, np.uint8)
         if self.backgrounds and u < c.p_empty + c.p_paste:
             return self.pasted(index, size, rng)
         i = self.pick(index, rng)
@@ -155,14 +147,10 @@ class Framer:
             frame = cover_box(image.shape, size, rng.uniform(*c.zoom), position)
         return crop(image, frame, size), crop(mask, frame, size)
 
-    def background(self, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-        photo = self.backgrounds[rng.integers(len(self.backgrounds))]
-        return crop(photo, cover_box(photo.shape, size, rng.uniform(1.0, 2.0), tuple(rng.random(2))), size)
-
     def pasted(self, index: int, size: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One person, or two to max_people, pasted at random heights and places on a background."""
         c = self.config
-        canvas = self.background(size, rng)
+        canvas = random_crop(self.backgrounds, size, rng, 2.0)
         target = np.zeros(size, np.uint8)
         count = int(rng.integers(2, c.max_people + 1)) if rng.random() < c.p_group else 1
         low, high = np.log(c.person_height[0]), np.log(c.person_height[1])

@@ -118,15 +118,25 @@ def pick_samples(dataset: Dataset, limit: int | None) -> list[Sample]:
     return samples[:limit] if limit else samples
 
 
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data FOLDER or --suite [DIR]: one of them is required."""
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--data", type=Path, help="dataset folder (e.g. ../shared/data/pfcn/test)")
+    where.add_argument("--suite", type=Path, nargs="?", const=DEFAULT_SUITE_DIR, metavar="DIR",
+                       help=f"every domain of the evaluation suite, built once into DIR (default {DEFAULT_SUITE_DIR})")
+
+
+def dataset_folders(args: argparse.Namespace) -> dict[str, Path]:
+    """Domain name -> folder: the suite's domains (built if needed), or {"": --data}."""
+    return build_suite(args.suite) if args.suite else {"": args.data}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", nargs="+", default=[DEFAULT_MODEL],
                         help="bundled name, weights folder or Hub repo id (several: one row each)")
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--data", type=Path, help="dataset folder")
-    where.add_argument("--suite", type=Path, nargs="?", const=DEFAULT_SUITE_DIR, metavar="DIR",
-                       help=f"every domain of the evaluation suite, built once into DIR (default {DEFAULT_SUITE_DIR})")
+    add_dataset_arguments(parser)
     parser.add_argument("--input-size", type=int, help="long side for inference (default: the weights')")
     parser.add_argument("--limit", type=int, help="only the first N samples (sorted by id) of each dataset")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
@@ -136,16 +146,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        domains = build_suite(args.suite) if args.suite else {"": args.data}
-        datasets = {name: Dataset.open(folder) for name, folder in domains.items()}
-        predictors = [(str(w), load_model(w, device=args.device)) for w in args.weights]
+        datasets = {name: Dataset.open(folder) for name, folder in dataset_folders(args).items()}
+        models = {str(w): load_model(w, device=args.device) for w in args.weights}
     except (DatasetError, WeightsError) as e:
         parser.error(str(e))
+    predictors = {name: (model, Predictor(model, device=args.device, input_size=args.input_size, batch_size=1))
+                  for name, model in models.items()}
     summaries, per_image = [], {}
     for domain, dataset in datasets.items():
         samples = pick_samples(dataset, args.limit)
-        for name, model in predictors:
-            predictor = Predictor(model, device=args.device, input_size=args.input_size, batch_size=1)
+        for name, (model, predictor) in predictors.items():
             label = f"{domain} {name}".strip()
             rows = score(banet_segmenter(predictor), dataset, samples, label)
             size = f"{predictor.input_size} long side"

@@ -33,7 +33,7 @@ from banet.image_io import load_rgb
 from data_tools.atomic import write_text
 from data_tools.dataset import Dataset
 
-from .composite import cover_box, crop, paste_person, person_box, touches_bottom, upper_body_box
+from .composite import crop, paste_person, person_box, random_crop, touches_bottom, upper_body_box
 from .config import DATA_ROOT
 from .holdout import background_paths, held_out_ids
 
@@ -56,8 +56,7 @@ class Sources:
         self.backgrounds = [load_rgb(p) for p in background_paths(data_root / "backgrounds", held_out=True)]
 
     def background(self, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-        photo = self.backgrounds[rng.integers(len(self.backgrounds))]
-        return crop(photo, cover_box(photo.shape, size, rng.uniform(1.0, 1.6), tuple(rng.random(2))), size)
+        return random_crop(self.backgrounds, size, rng, 1.6)
 
     def paste(self, canvas: np.ndarray, target: np.ndarray, index: int, height: float, centre_x: float,
               bottom_y: float) -> None:
