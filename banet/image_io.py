@@ -52,7 +52,7 @@ def pil_to_rgb(image: Image.Image) -> np.ndarray:
     if image.mode in ("I", "F"):  # 32-bit: 16-bit data from some PNG decoders, else 8-bit levels
         a = np.asarray(image, dtype=np.float64)
         return array_to_rgb(a / (65535.0 if a.max() > 255 else 255.0))
-    return np.asarray(image.convert("RGB"))
+    return np.array(image.convert("RGB"))  # a writable copy
 
 
 def open_image(path: str | os.PathLike | BinaryIO) -> Image.Image:

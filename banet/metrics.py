@@ -1,21 +1,12 @@
-"""Segmentation metrics on binary masks (H,W); every function takes bool or 0/255 arrays."""
+"""Segmentation metrics on binary masks (H,W); every function takes any mask `masks.as_bool` reads."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
 from .gradients import map_gradients, photo_gradients, to_tensor
+from .masks import as_bool
 from .targets import boundary_band
-
-
-def as_bool(mask: np.ndarray) -> np.ndarray:
-    """bool mask from bool, 0/1, 0/255 or soft [0,1] float input (threshold at the middle)."""
-    mask = np.asarray(mask)
-    if mask.dtype == bool:
-        return mask
-    if mask.dtype == np.uint8:
-        return mask > 127
-    return mask > 0.5
 
 
 def _ratio(num: int, den: int) -> float:
@@ -85,25 +76,33 @@ def boundary_iou(pred: np.ndarray, gt: np.ndarray, dilation_ratio: float = 0.02)
     return _ratio(int(np.count_nonzero(pb & gb)), int(np.count_nonzero(pb | gb)))
 
 
+def alignment_maps(mask: np.ndarray, image: np.ndarray, band: np.ndarray,
+                   image_eps: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel of `band`: (|cos| between mask and image gradient directions x the mask's gradient
+    magnitude, that magnitude); `gradient_alignment` is the ratio of their sums. Image directions
+    fade to 0 on flat regions (|grad I| < image_eps), as in the refine loss."""
+    m = np.asarray(mask)
+    soft = m.astype(np.float32) if m.dtype.kind == "f" else as_bool(m).astype(np.float32)
+    g_img, g_msk = photo_gradients(image), map_gradients(soft)
+    ix, iy = g_img.direction(image_eps)
+    mx, my = g_msk.direction()
+    weight = g_msk.magnitude * to_tensor(np.asarray(band, np.float32))
+    aligned = (ix * mx + iy * my).abs() * weight
+    return aligned[0, 0].numpy(), weight[0, 0].numpy()
+
+
 def gradient_alignment(mask: np.ndarray, image: np.ndarray, band: np.ndarray | None = None,
                        image_eps: float = 0.05) -> float:
     """How well a mask's edges follow the photo's edges, in [0, 1] (1 = every edge on an image edge).
 
     Inside the boundary band (by default the band of `mask` itself), the mean of |cos| between
-    mask and image gradient directions, weighted by the mask's gradient magnitude; image
-    directions fade to 0 on flat regions (|grad I| < image_eps), as in the refine loss.
+    mask and image gradient directions, weighted by the mask's gradient magnitude (`alignment_maps`).
     mask: bool/uint8/soft float (H,W); image: RGB or gray, uint8 or float in [0,1].
     """
-    m = np.asarray(mask)
-    soft = m.astype(np.float32) if m.dtype.kind == "f" else as_bool(m).astype(np.float32)
-    band = boundary_band(as_bool(m).astype(np.uint8) * 255) if band is None else np.asarray(band) > 0
-    g_img, g_msk = photo_gradients(image), map_gradients(soft)
-    ix, iy = g_img.direction(image_eps)
-    mx, my = g_msk.direction()
-    weight = g_msk.magnitude * to_tensor(band.astype(np.float32))
-    aligned = ((ix * mx + iy * my).abs() * weight).sum()
-    total = weight.sum()
-    return 1.0 if float(total) == 0 else float(aligned / total)
+    band = boundary_band(as_bool(mask).astype(np.uint8) * 255) if band is None else np.asarray(band) > 0
+    aligned, weight = alignment_maps(mask, image, band, image_eps)
+    total = float(weight.sum(dtype=np.float64))
+    return 1.0 if total == 0 else float(aligned.sum(dtype=np.float64)) / total
 
 
 def evaluate_pair(pred: np.ndarray, gt: np.ndarray, image: np.ndarray | None = None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .masks import as_bool
+
 CANONICAL_WIDTH = 50  # W in the paper
 REFERENCE_SIDE = 512  # a portrait covering REFERENCE_SIDE**2 pixels gets a band W pixels wide
 
@@ -19,12 +21,15 @@ def band_width(mask: np.ndarray, width: float = CANONICAL_WIDTH, reference: int 
     return max(minimum, int(round(width * np.sqrt(area) / reference)))
 
 
+def edge_band(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """Canny edges of a binary mask (H,W), dilated by a disc `pixels` across; bool (H,W)."""
+    edges = cv2.Canny(as_bool(mask).astype(np.uint8) * 255, 100, 200)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (pixels, pixels))
+    return cv2.dilate(edges, kernel) > 0
+
+
 def boundary_band(mask: np.ndarray, width: float = CANONICAL_WIDTH,
                   reference: int = REFERENCE_SIDE) -> np.ndarray:
-    """Canny edges of a binary mask (H,W), dilated by `band_width`; bool (H,W). Empty mask -> all False."""
-    binary = (np.asarray(mask) > 127 if mask.dtype == np.uint8 else np.asarray(mask) > 0.5)
-    binary = binary.astype(np.uint8) * 255
-    edges = cv2.Canny(binary, 100, 200)
-    k = band_width(binary, width, reference)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    return cv2.dilate(edges, kernel) > 0
+    """`edge_band` of `band_width` pixels for the mask; bool (H,W). Empty mask -> all False."""
+    binary = as_bool(mask)
+    return edge_band(binary, band_width(binary, width, reference))

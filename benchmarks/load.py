@@ -95,7 +95,7 @@ class Session(threading.Thread):
         client = Client(self.url, verbose=False)
         result = self.call(client, "refine_open", handle_file(str(self.archive)), "", f"load{self.number}", "all", 50)
         if result:
-            self.check(result[4].split("**")[1] in self.ids, f"refine_open showed {result[4][:40]}")
+            self.check(result[5].split("**")[1] in self.ids, f"refine_open showed {result[5][:40]}")
         step = 0
         while time.monotonic() < self.deadline:
             step += 1
@@ -108,7 +108,7 @@ class Session(threading.Thread):
             self.call(client, "compare", handle_file(str(self.full)), handle_file(str(self.mask)), 0.5)
             result = self.call(client, "refine_accept" if step % 3 == 0 else "refine_next", 50)
             if result:
-                self.check(result[4].split("**")[1] in self.ids, "the review queue showed another session's sample")
+                self.check(result[5].split("**")[1] in self.ids, "the review queue showed another session's sample")
         client.close()
 
 

@@ -1,13 +1,18 @@
-"""Model-guided refinement of coarse masks: keep the annotation away from its boundary, take the
-model's soft mask inside the boundary band; rank samples by how much annotation and model disagree.
+"""Model-guided refinement of coarse masks: closed-form matting in the annotation's boundary band,
+the model narrowing the unknown region to where the edge can be, and a guard that keeps the
+annotation unless the proposal follows the photo's edges clearly better.
 
-    python -m data_tools.refine DATASET --weights banet-64 [--band-width 50] [--split train] [--apply]
+    python -m data_tools.refine DATASET [--weights banet-64] [--band-px 0] [--split train] [--apply]
+
+Example:
+    >>> result = refine(image, annotation, guide=predictor(image).confidence)
+    >>> result.mask, result.alpha, result.band, result.confidence
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -15,36 +20,141 @@ import numpy as np
 from tqdm import tqdm
 
 from banet import DEFAULT_MODEL, Predictor, WeightsError, load_model
-from banet.metrics import foreground_iou
-from banet.targets import CANONICAL_WIDTH, boundary_band
+from banet.image_io import ImageInput, load_rgb
+from banet.masks import parse_mask
+from banet.metrics import alignment_maps, gradient_alignment
+from banet.targets import band_width, edge_band
 
 from .dataset import Dataset, DatasetError, Sample, sha256_bytes
+from .matting import solve_alpha
 
-METHOD = "band-blend"
-
-
-def propose(annotation: np.ndarray, confidence: np.ndarray, band_width: float = CANONICAL_WIDTH) -> np.ndarray:
-    """Refined soft mask (uint8 0-255): the annotation outside the band around its edge, the
-    model's confidence inside it. Away from the edge the two agree by construction, so the hard
-    switch at the band's border leaves no visible seam."""
-    if annotation.shape != confidence.shape:
-        raise ValueError(f"annotation {annotation.shape} and prediction {confidence.shape} differ in size")
-    band = boundary_band(annotation, band_width)
-    refined = annotation.copy()
-    refined[band] = np.round(np.clip(confidence[band], 0, 1) * 255).astype(np.uint8)
-    return refined
+METHOD = "guided-matting"
 
 
-def disagreement(annotation: np.ndarray, confidence: np.ndarray) -> float:
-    """1 - IoU of the annotation and the model's mask: 0 = identical, 1 = disjoint."""
-    return 1.0 - foreground_iou(confidence >= 0.5, annotation > 127)
+@dataclass(frozen=True)
+class RefineParams:
+    """What a refinement depends on besides the photo, the annotation and the model; all recorded
+    in the provenance. Chosen on PFCN train and CCP training photos (benchmarks/refine.py reports
+    on PFCN test and the held-out CCP split, never used to choose them)."""
+
+    band_px: int = 0  # band width in pixels around the annotation's edge; 0 = W=50 scaled to the person (banet.targets.band_width)
+    edge_radius: float = 0.2  # with a model guide, unknown = band ∩ (this x band_px around either edge ∪ where they disagree)
+    model_sure: float = 0.8  # ... where they disagree and the model is sure: confidence past this (or below 1 - this)
+    sure: float = 0.8  # a region the matte flips must reach alpha > sure (or < 1 - sure) somewhere
+    region_gain: float = 0.1  # each changed region must raise the edge alignment around it by this much
+    min_gain: float = 0.08  # keep the annotation unless the proposal's edge alignment is this much higher
+    doubtful_below: float = 0.15  # proposals with a smaller gain are flagged for a careful look
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """One proposal. `mask` equals the annotation outside `band`, and everywhere when not `changed`."""
+
+    alpha: np.ndarray  # float32 (H,W) in [0,1]: the matte inside the band, the annotation outside; alpha > 0.5 = mask
+    mask: np.ndarray  # uint8 (H,W) 0/255
+    band: np.ndarray  # bool (H,W): the pixels the proposal may change
+    band_px: int
+    confidence: float  # edge gain: gradient alignment of the proposal minus the annotation's, in the band
+    changed: bool
+    params: RefineParams
+
+    @property
+    def doubtful(self) -> bool:
+        return self.changed and self.confidence < self.params.doubtful_below
+
+    def details(self) -> dict:
+        """Provenance of this proposal: method, its parameters (band in pixels) and its confidence."""
+        return {"method": METHOD, **asdict(self.params), "band_px": self.band_px,
+                "confidence": round(self.confidence, 4), "changed": self.changed}
+
+
+def refine(image: ImageInput, annotation: np.ndarray, guide: np.ndarray | None = None,
+           params: RefineParams = RefineParams()) -> Refinement:
+    """Refine a coarse `annotation` of `image` inside the band around its edge.
+
+    Args:
+        image: RGB photo (array, PIL image or path).
+        annotation: the coarse mask, (H,W) bool, 0/1, 0/255 or float in [0,1].
+        guide: the model's confidence (H,W floats in [0,1]); None = plain matting on the whole band.
+        params: band width in pixels and the method's thresholds.
+
+    Raises ValueError naming the problem for a mask of another size or type.
+    """
+    rgb = load_rgb(image)
+    coarse = parse_mask(annotation, rgb.shape[:2])
+    band_px = params.band_px or band_width(coarse)
+    band = edge_band(coarse, band_px)
+    unknown = band
+    if guide is not None:
+        confidence = np.asarray(guide, np.float32)
+        model = parse_mask(confidence, rgb.shape[:2])
+        near = 2 * max(2, round(params.edge_radius * band_px)) + 1
+        model_sure = np.abs(confidence - 0.5) > params.model_sure - 0.5
+        unknown = band & (edge_band(coarse, near) | edge_band(model, near) | ((coarse != model) & model_sure))
+    alpha = solve_alpha(rgb, coarse, unknown)
+    mask = _keep_aligned_regions(_flip_sure_regions(alpha, coarse, band, params.sure), coarse, rgb, band,
+                                 params.region_gain)
+    alpha = np.where((alpha > 0.5) == mask, alpha, mask)  # where a region was not flipped, nor is the matte
+    gain = 0.0
+    if band.any() and (mask != coarse).any():
+        gain = gradient_alignment(mask, rgb, band) - gradient_alignment(coarse, rgb, band)
+    changed = gain >= params.min_gain
+    if not changed:
+        mask, alpha = coarse, coarse.astype(np.float64)
+    return Refinement(alpha.astype(np.float32), mask.astype(np.uint8) * 255, band, band_px, float(gain),
+                      changed, params)
+
+
+def _flip_sure_regions(alpha: np.ndarray, coarse: np.ndarray, band: np.ndarray, sure: float) -> np.ndarray:
+    """The annotation with each connected region where the matte crosses 0.5 against it flipped, if
+    the matte is sure (past `sure`) somewhere in it: a hysteresis that leaves the 1-2 px fringe of a
+    good annotation alone."""
+    out = coarse.copy()
+    for grow, seed in (((alpha > 0.5) & ~coarse & band, (alpha > sure) & ~coarse),
+                       ((alpha <= 0.5) & coarse & band, (alpha < 1 - sure) & coarse)):
+        count, labels = cv2.connectedComponents(grow.astype(np.uint8), connectivity=8)
+        keep = np.zeros(count, bool)
+        keep[np.unique(labels[seed & grow])] = True
+        keep[0] = False
+        out[keep[labels]] = ~coarse[keep[labels]]
+    return out
+
+
+def _keep_aligned_regions(proposal: np.ndarray, coarse: np.ndarray, image: np.ndarray, band: np.ndarray,
+                          min_gain: float, reach: int = 5) -> np.ndarray:
+    """The proposal's changes, each connected region (grown by `reach` px) kept only if the edge
+    alignment there rises by `min_gain`: a leak into a shadow whose edge is as strong as the
+    person's own is dropped, a fixed corner or step is kept."""
+    changed = proposal != coarse
+    if not changed.any():
+        return proposal
+    zones = cv2.dilate(changed.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+    count, labels = cv2.connectedComponents(zones, connectivity=8)
+    flat = labels.ravel()
+    local = []
+    for mask in (coarse, proposal):
+        aligned, weight = alignment_maps(mask, image, band)
+        local.append(np.bincount(flat, aligned.ravel(), count) / np.maximum(np.bincount(flat, weight.ravel(), count), 1e-6))
+    keep = local[1] - local[0] >= min_gain
+    keep[0] = False
+    return np.where(changed & keep[labels], proposal, coarse)
 
 
 @dataclass
 class Proposal:
     sample: Sample
-    refined: np.ndarray
-    disagreement: float
+    refinement: Refinement
+
+
+def propose_all(dataset: Dataset, predictor: Predictor, samples: list[Sample],
+                params: RefineParams = RefineParams()) -> list[Proposal]:
+    """A proposal per sample, likely improvements (highest confidence) first, unchanged ones last."""
+    proposals = []
+    for sample in tqdm(samples, desc="refine", unit="img", leave=False):
+        image = dataset.read_image(sample)
+        result = refine(image, dataset.read_mask(sample), predictor(image).confidence, params)
+        proposals.append(Proposal(sample, result))
+    return sorted(proposals, key=lambda p: (not p.refinement.changed, -p.refinement.confidence))
 
 
 def apply_strokes(mask: np.ndarray, strokes: np.ndarray, add: tuple[int, int, int],
@@ -66,28 +176,16 @@ def apply_strokes(mask: np.ndarray, strokes: np.ndarray, add: tuple[int, int, in
     return out
 
 
-def propose_all(dataset: Dataset, predictor: Predictor, samples: list[Sample],
-                band_width: float = CANONICAL_WIDTH) -> list[Proposal]:
-    """A proposal per sample, worst disagreement first."""
-    proposals = []
-    for sample in tqdm(samples, desc="refine", unit="img", leave=False):
-        annotation = dataset.read_mask(sample)
-        confidence = predictor(dataset.read_image(sample)).confidence
-        proposals.append(Proposal(sample, propose(annotation, confidence, band_width),
-                                  disagreement(annotation, confidence)))
-    return sorted(proposals, key=lambda p: -p.disagreement)
-
-
-def provenance(dataset: Dataset, sample: Sample, band_width: float, model: str) -> dict:
-    """What a refinement step records: method, band width, model, checksum of the mask it replaced."""
+def provenance(dataset: Dataset, sample: Sample, refinement: Refinement, model: str) -> dict:
+    """What a refinement step records: method and parameters, model, checksum of the mask it replaced."""
     original = sha256_bytes(dataset.mask_path(sample).read_bytes())
-    return {"method": METHOD, "band_width": band_width, "model": model, "original_sha256": original}
+    return {**refinement.details(), "model": model, "original_sha256": original}
 
 
-def apply(dataset: Dataset, proposal: Proposal, band_width: float, model: str) -> None:
+def apply(dataset: Dataset, proposal: Proposal, model: str) -> None:
     """Write the refined mask (atomically) with its provenance; call dataset.save() afterwards."""
-    details = provenance(dataset, proposal.sample, band_width, model)
-    dataset.set_mask(proposal.sample.id, proposal.refined, "refine", kind="refined", details=details)
+    details = provenance(dataset, proposal.sample, proposal.refinement, model)
+    dataset.set_mask(proposal.sample.id, proposal.refinement.mask, "refine", kind="refined", details=details)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,27 +193,33 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--weights", default=DEFAULT_MODEL, help="bundled name, folder or Hub repo id")
-    parser.add_argument("--band-width", type=float, default=CANONICAL_WIDTH,
-                        help="W: band width for a portrait covering 512x512 pixels (default 50)")
+    parser.add_argument("--band-px", type=int, default=0,
+                        help="band width in pixels around each annotation's edge (default 0: W=50 scaled to the person)")
     parser.add_argument("--split", action="append", help="only these splits (repeatable)")
-    parser.add_argument("--apply", action="store_true", help="write the refined masks (default: only rank)")
+    parser.add_argument("--apply", action="store_true", help="write the changed masks (default: only rank)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
+    if args.band_px < 0:
+        parser.error("--band-px must be 0 (automatic) or a positive number of pixels")
     try:
         dataset = Dataset.open(args.dataset)
         if args.apply and dataset.read_only:
             dataset.save()  # raises the read-only message before any work
         predictor = Predictor(load_model(args.weights, device=args.device), device=args.device)
-        proposals = propose_all(dataset, predictor, dataset.select(args.split), args.band_width)
-    except (DatasetError, WeightsError) as e:
+        proposals = propose_all(dataset, predictor, dataset.select(args.split), RefineParams(band_px=args.band_px))
+    except (DatasetError, WeightsError, ValueError) as e:
         parser.error(str(e))
-    for proposal in proposals:
-        print(f"{proposal.disagreement:.4f}  {proposal.sample.id}")
+    print("confidence  band px  proposal   sample")
+    for p in proposals:
+        r = p.refinement
+        verdict = "doubtful" if r.doubtful else "change" if r.changed else "keep"
+        print(f"{r.confidence:+10.3f}  {r.band_px:7d}  {verdict:9s}  {p.sample.id}")
     if args.apply:
-        for proposal in proposals:
-            apply(dataset, proposal, args.band_width, args.weights)
+        changed = [p for p in proposals if p.refinement.changed]
+        for proposal in changed:
+            apply(dataset, proposal, args.weights)
         dataset.save()
-        print(f"refined {len(proposals)} masks in {args.dataset}")
+        print(f"refined {len(changed)} of {len(proposals)} masks in {args.dataset}")
     return 0
 
 

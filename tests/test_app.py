@@ -112,9 +112,10 @@ def test_refine_opens_a_zip_ranks_it_and_saves_decisions(client, pfcn_paths, tmp
 
     archive = zip_pairs(pfcn_paths[:3], tmp_path / "coarse.zip")
     # inputs: archive, server folder, browser key (empty: a new browser), status filter, band width
-    views, header = (lambda r: (r[:3], r[4]))(client.predict(handle_file(str(archive)), "", "", "all", 50,
+    views, header = (lambda r: (r[:4], r[5]))(client.predict(handle_file(str(archive)), "", "", "all", 50,
                                                              api_name="/refine_open"))
-    assert all(views)
+    assert all(views)  # annotation, model, proposal, matte with its band
+    assert "band 50 px" in header and ("likely improvement" in header or "no change proposed" in header)
     assert "(1 of 3 in this view)" in header and "0 of 3 reviewed" in header
     first = header.split("**")[1]
     *_, header = client.predict(50, api_name="/refine_accept")
@@ -126,14 +127,15 @@ def test_refine_opens_a_zip_ranks_it_and_saves_decisions(client, pfcn_paths, tmp
     dataset = latest_dataset(refine_tab.WORKSPACE)
     assert review.status(dataset[first]) == "accepted"
     details = dataset[first].history[-1].details
-    assert details["band_width"] == 50 and details["method"] == "band-blend" and len(details["original_sha256"]) == 64
+    assert details["band_px"] == 50 and details["method"] == "guided-matting" and len(details["original_sha256"]) == 64
+    assert isinstance(details["confidence"], float)
 
 
 def _open_three(client, pfcn_paths, tmp_path) -> str:
     """Open a zip of three real photos with their masks in the Refine tab; returns the first id."""
     archive = zip_pairs(pfcn_paths[:3], tmp_path / "coarse.zip")
     result = client.predict(handle_file(str(archive)), "", "", "all", 50, api_name="/refine_open")
-    return result[4].split("**")[1]
+    return result[5].split("**")[1]
 
 
 def test_save_edit_applies_add_and_remove_strokes_to_the_proposal(client, pfcn_paths, tmp_path):
@@ -296,7 +298,7 @@ def test_a_dataset_with_an_unreadable_photo_opens_without_it(client, pfcn_paths,
             zf.write(image.parents[1] / "masks" / f"{image.stem}.png", f"masks/{image.stem}.png")
             lines.append(json.dumps({"id": image.stem, "image": f"images/{image.name}", "mask": f"masks/{image.stem}.png"}))
         zf.writestr("manifest.jsonl", "\n".join(lines) + "\n")
-    header = client.predict(handle_file(str(archive)), "", "", "all", 50, api_name="/refine_open")[4]
+    header = client.predict(handle_file(str(archive)), "", "", "all", 50, api_name="/refine_open")[5]
     assert "(1 of 2 in this view)" in header and pfcn_paths[0].stem not in header.split("·")[0]
     broken = tmp_path / "all-broken.zip"
     with zipfile.ZipFile(broken, "w") as zf:

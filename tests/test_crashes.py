@@ -32,11 +32,11 @@ def test_a_server_killed_mid_review_keeps_every_acknowledged_decision(pfcn_paths
     server = start_app(port, env)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        header = client.predict(handle_file(str(archive)), "", key, "all", 50, api_name="/refine_open")[4]
+        header = client.predict(handle_file(str(archive)), "", key, "all", 50, api_name="/refine_open")[5]
         decided = [header.split("**")[1]]
-        header = client.predict(50, api_name="/refine_accept")[4]
+        header = client.predict(50, api_name="/refine_accept")[5]
         decided.append(header.split("**")[1])
-        header = client.predict(50, api_name="/refine_reject")[4]
+        header = client.predict(50, api_name="/refine_reject")[5]
         assert "2 of 4 reviewed" in header
     finally:
         server.send_signal(signal.SIGKILL)  # no shutdown hooks, no flushing: as a crash
@@ -45,7 +45,7 @@ def test_a_server_killed_mid_review_keeps_every_acknowledged_decision(pfcn_paths
     server = start_app(port, env)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        header = client.predict(handle_file(str(archive)), "", key, "all", 50, api_name="/refine_open")[4]
+        header = client.predict(handle_file(str(archive)), "", key, "all", 50, api_name="/refine_open")[5]
         assert "2 of 4 reviewed" in header
     finally:
         server.send_signal(signal.SIGKILL)

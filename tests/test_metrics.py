@@ -35,6 +35,13 @@ def test_iou_and_miou_by_hand():
     assert false_positive_area(pred, np.ones((4, 4), bool)) == 0.0  # no background to get wrong
 
 
+def test_every_mask_encoding_reads_the_same():
+    truth = _rows(7)
+    for encoded in (truth, truth.astype(np.uint8), truth.astype(np.uint8) * 255, truth.astype(np.float32),
+                    truth.astype(np.int64), truth * 0.9 + 0.05):
+        assert foreground_iou(encoded, truth) == 1.0, encoded.dtype
+
+
 def test_boundary_f_by_hand():
     gt = _rows(10)  # contour: row 9, 20 pixels (image borders are not contour)
     pred = _rows(10)

@@ -71,6 +71,7 @@ def test_exif_orientation_is_honoured(predictor, pfcn_pairs, tmp_path):
     stored.save(path, exif=exif, quality=95)
     loaded = load_rgb(path)
     assert loaded.shape == rgb.shape  # upright again
+    assert loaded.flags.writeable  # callers may draw on it
     assert np.abs(loaded.astype(int) - rgb).mean() < 3  # JPEG noise only
     assert predictor(path).mask.shape == rgb.shape[:2]
 

@@ -7,9 +7,10 @@ import pytest
 
 from banet import Predictor, load_model
 from banet.metrics import foreground_iou
-from banet.targets import boundary_band
+from benchmarks.coarse import polygon
 from data_tools import refine
 from data_tools.dataset import Dataset, sha256_bytes
+from data_tools.matting import solve_alpha
 
 from .helpers import read_pair
 
@@ -19,42 +20,108 @@ def predictor() -> Predictor:
     return Predictor(load_model(), device="cpu")
 
 
-def coarsen(mask: np.ndarray, pixels: int = 12) -> np.ndarray:
-    """A sloppy annotation: the person outline grown by `pixels` and its corners cut."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
-    return np.where(cv2.dilate(mask, kernel) > 127, 255, 0).astype(np.uint8)
+@pytest.fixture(scope="module")
+def photos(pfcn_paths, predictor) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(photo, true mask, model confidence) for five real test portraits."""
+    return [(*read_pair(path), predictor(read_pair(path)[0]).confidence) for path in pfcn_paths[:5]]
 
 
-def test_refinement_moves_coarse_annotations_towards_the_truth(pfcn_paths, predictor):
+def test_polygon_annotations_get_better_and_none_worse(photos):
+    rng = np.random.default_rng(0)
     gains = []
-    for path in pfcn_paths[:5]:
-        image, truth = read_pair(path)
-        coarse = coarsen(truth)
-        confidence = predictor(image).confidence
-        refined = refine.propose(coarse, confidence)
-        band = boundary_band(coarse)
-        assert (refined[~band] == coarse[~band]).all()  # untouched away from the boundary
-        gains.append(foreground_iou(refined > 127, truth > 127) - foreground_iou(coarse > 127, truth > 127))
-        assert refine.disagreement(coarse, confidence) > refine.disagreement(truth, confidence)
-    # the model errs on some photos (00002: its hair), so the claim is about the set, not each photo
-    assert np.mean(gains) > 0.015 and sum(g > 0.01 for g in gains) >= 4, gains
+    for image, truth, confidence in photos:
+        coarse = polygon(truth, rng)
+        result = refine.refine(image, coarse, confidence)
+        assert (result.mask[~result.band] == coarse[~result.band]).all()  # nothing moves outside the band
+        assert result.alpha.dtype == np.float32 and 0 <= result.alpha.min() and result.alpha.max() <= 1
+        assert ((result.alpha > 0.5) == (result.mask > 127)).all()  # the mask is the matte at 0.5
+        gains.append(foreground_iou(result.mask, truth) - foreground_iou(coarse, truth))
+    assert min(gains) > -0.005 and np.mean(gains) > 0.01, gains
 
 
-def test_proposals_rank_worst_first_and_apply_records_provenance(pfcn_paths, predictor, tmp_path):
+def test_a_good_annotation_is_kept(photos):
+    for image, truth, confidence in photos:
+        result = refine.refine(image, truth, confidence)
+        assert foreground_iou(result.mask, truth) > 0.995
+        assert not result.changed or result.confidence >= result.params.min_gain
+
+
+def test_confidence_ranks_sloppy_annotations_above_good_ones(photos):
+    image, truth, confidence = photos[0]
+    sloppy = cv2.dilate(truth, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (21, 21)))
+    worse, good = refine.refine(image, sloppy, confidence), refine.refine(image, truth, confidence)
+    assert worse.changed and not worse.doubtful and worse.confidence > good.confidence + 0.1
+
+
+def test_every_mask_type_gives_the_same_proposal_and_bad_ones_are_refused(photos):
+    image, truth, confidence = photos[1]
+    coarse = polygon(truth, np.random.default_rng(0))
+    binary = coarse > 127
+    results = [refine.refine(image, m, confidence).mask
+               for m in (coarse, binary, binary.astype(np.uint8), binary.astype(np.float32), binary.astype(np.int64))]
+    assert all((r == results[0]).all() for r in results)
+    bad = {"2-D": np.zeros((*binary.shape, 3), np.uint8), "photo is": binary[:-1],
+           "float mask": binary * 2.0, "0..255": binary.astype(np.int32) * 1000, "bool, integer or float": binary.astype(str)}
+    for message, mask in bad.items():
+        with pytest.raises(ValueError, match=message):
+            refine.refine(image, mask, confidence)
+    with pytest.raises(ValueError, match="float mask"):
+        refine.refine(image, np.where(binary, np.nan, 0.0), confidence)
+
+
+def test_band_width_is_in_pixels(photos):
+    image, truth, confidence = photos[2]
+    coarse = polygon(truth, np.random.default_rng(0))
+    narrow = refine.refine(image, coarse, confidence, refine.RefineParams(band_px=10))
+    wide = refine.refine(image, coarse, confidence, refine.RefineParams(band_px=60))
+    assert (narrow.band_px, wide.band_px) == (10, 60)
+    edges = cv2.Canny(coarse, 100, 200) > 0
+    # a band k pixels across covers about k pixels per pixel of edge
+    for result in (narrow, wide):
+        assert 0.6 * result.band_px < result.band.sum() / edges.sum() < 1.2 * result.band_px
+    assert not (narrow.mask != coarse)[~narrow.band].any()
+
+
+def test_matting_keeps_known_pixels_and_finds_the_edge(photos):
+    image, truth, _ = photos[3]
+    binary = truth > 127
+    unknown = cv2.dilate(cv2.Canny(truth, 100, 200), np.ones((9, 9), np.uint8)) > 0
+    known = np.where(unknown, 0.5, binary)  # the unknown values must not leak into the answer
+    alpha = solve_alpha(image, known, unknown)
+    assert (alpha[~unknown] == binary[~unknown]).all()
+    assert foreground_iou(alpha > 0.5, binary) > 0.97
+
+
+def test_proposals_rank_likely_improvements_first_and_apply_records_provenance(pfcn_paths, predictor, tmp_path):
     dataset = Dataset.create(tmp_path / "ds")
+    rng = np.random.default_rng(0)
     for index, path in enumerate(pfcn_paths[:3]):
         _, truth = read_pair(path)
-        mask = coarsen(truth, 4 + 24 * index)  # increasingly sloppy, beyond the model's own errors
-        dataset.add(path.stem, path.read_bytes(), ".jpg", mask)
+        dataset.add(path.stem, path.read_bytes(), ".jpg", truth if index == 0 else polygon(truth, rng))
     dataset.save()
     proposals = refine.propose_all(dataset, predictor, list(dataset))
-    assert [p.sample.id for p in proposals] == [p.stem for p in reversed(pfcn_paths[:3])]
+    keys = [(not p.refinement.changed, -p.refinement.confidence) for p in proposals]
+    assert keys == sorted(keys) and proposals[0].refinement.changed
     before = sha256_bytes(dataset.mask_path(proposals[0].sample).read_bytes())
-    refine.apply(dataset, proposals[0], 50.0, "banet-64")
+    refine.apply(dataset, proposals[0], "banet-64")
     dataset.save()
     sample = Dataset.open(tmp_path / "ds")[proposals[0].sample.id]
     step = sample.history[-1]
     assert sample.kind == "refined" and step.action == "refine"
-    assert step.details == {"method": "band-blend", "band_width": 50.0, "model": "banet-64",
-                            "original_sha256": before}
+    assert step.details["method"] == refine.METHOD and step.details["model"] == "banet-64"
+    assert step.details["band_px"] == proposals[0].refinement.band_px and step.details["original_sha256"] == before
+    assert step.details["confidence"] == round(proposals[0].refinement.confidence, 4)
     assert step.sha256 == sha256_bytes(dataset.mask_path(sample).read_bytes()) != before
+
+
+def test_cli_ranks_and_applies_only_changed_masks(pfcn_paths, tmp_path, capsys):
+    dataset = Dataset.create(tmp_path / "ds")
+    for index, path in enumerate(pfcn_paths[:2]):
+        _, truth = read_pair(path)
+        dataset.add(path.stem, path.read_bytes(), ".jpg", truth if index == 0 else polygon(truth, np.random.default_rng(0)))
+    dataset.save()
+    assert refine.main([str(tmp_path / "ds"), "--apply", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "refined 1 of 2 masks" in out and "keep" in out
+    with pytest.raises(SystemExit):
+        refine.main([str(tmp_path / "ds"), "--band-px", "-3"])

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from data_tools import review
+from data_tools import refine, review
 from data_tools.archive import ArchiveError, open_archive, safe_extract
 from data_tools.dataset import Dataset, sha256_bytes
 
@@ -77,8 +77,8 @@ def test_decisions_are_saved_as_made_and_read_back(paired, tmp_path):
     ids = sorted(dataset.samples)
     original = dataset.read_mask(dataset[ids[0]])
     proposal = np.where(original > 127, 200, 0).astype(np.uint8)
-    review.decide(dataset, ids[0], "accept", proposal, {"method": "band-blend"})
-    review.decide(dataset, ids[1], "reject", None, {"method": "band-blend"})
+    review.decide(dataset, ids[0], "accept", proposal, {"method": refine.METHOD})
+    review.decide(dataset, ids[1], "reject", None, {"method": refine.METHOD})
     reopened = Dataset.open(dataset.root)  # what a restarted server sees
     assert [review.status(reopened[i]) for i in ids] == ["accepted", "rejected", "unreviewed"]
     assert (reopened.read_mask(reopened[ids[0]]) == proposal).all()

@@ -17,7 +17,7 @@ from data_tools.archive import ArchiveError, open_archive
 from data_tools.dataset import Dataset, DatasetError
 
 from .models import Predictors
-from .views import overlay
+from .views import matte_view, overlay
 
 WORKSPACE = Path(os.environ.get("BANET_WORKSPACE", Path(tempfile.gettempdir()) / "banet-workbench" / "datasets"))
 FILTERS = ("all", *review.STATUSES)
@@ -53,30 +53,30 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
     browser_key = gr.BrowserState("", storage_key="banet-workbench-key")
     queue = gr.State(None)  # {"root", "order", "scores", "position"}: this session's review queue
 
-    def current(state: dict, band_width: float):
+    def current(state: dict, band_px: float):
         dataset = Dataset.open(state["root"])
         sample = dataset[state["order"][state["position"]]]
         image, annotation = dataset.read_image(sample), dataset.read_mask(sample)
         confidence = predictors(state["model"])(image).confidence
-        proposal = refine.propose(annotation, confidence, band_width)
+        proposal = refine.refine(image, annotation, confidence, refine.RefineParams(band_px=int(band_px)))
         return dataset, sample, image, annotation, confidence, proposal
 
-    def show(state: dict | None, band_width: float):
+    def show(state: dict | None, band_px: float):
         if not state or not state["order"]:
-            return [None, None, None, None, "No dataset open, or no sample matches the filter.", state]
-        dataset, sample, image, annotation, confidence, proposal = current(state, band_width)
+            return [None, None, None, None, None, "No dataset open, or no sample matches the filter.", state]
+        dataset, sample, image, annotation, confidence, proposal = current(state, band_px)
         done, total = review.progress(dataset)
         header = (f"**{sample.id}** ({state['position'] + 1} of {len(state['order'])} in this view) · "
-                  f"status: {review.status(sample)} · disagreement {state['scores'][sample.id]:.3f} · "
+                  f"status: {review.status(sample)} · {_verdict(proposal)} · band {proposal.band_px} px · "
                   f"{done} of {total} reviewed")
-        tint = (proposal[..., None] / 255.0) * PROPOSAL_TINT
+        tint = (proposal.mask[..., None] / 255.0) * PROPOSAL_TINT
         background = (image * (1 - tint) + np.array(ADD) * tint).astype(np.uint8)
         editor = {"background": background, "layers": [], "composite": None}
-        state = {**state, "shown": (sample.id, band_width, proposal)}  # what a decision on it accepts
+        state = {**state, "shown": (sample.id, band_px, proposal)}  # what a decision on it accepts
         return [overlay(image, annotation > 127), overlay(image, confidence >= 0.5),
-                overlay(image, proposal > 127), editor, header, state]
+                overlay(image, proposal.mask > 127), matte_view(proposal.alpha, proposal.band), editor, header, state]
 
-    def open_dataset(archive: str | None, folder: str, key: str, status_filter: str, band_width: float,
+    def open_dataset(archive: str | None, folder: str, key: str, status_filter: str, band_px: float,
                      model_name: str, progress=gr.Progress()):
         if not key:
             key = os.urandom(12).hex()
@@ -94,10 +94,12 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
         except (ArchiveError, DatasetError) as e:
             raise gr.Error(str(e)) from e
         predictor, scores, unreadable = predictors(model_name), {}, []
-        for sample in progress.tqdm(list(dataset), desc="ranking by disagreement"):
+        params = refine.RefineParams(band_px=int(band_px))
+        for sample in progress.tqdm(list(dataset), desc="refining: likely improvements first"):
             try:
-                confidence = predictor(dataset.read_image(sample)).confidence
-                scores[sample.id] = refine.disagreement(dataset.read_mask(sample), confidence)
+                image = dataset.read_image(sample)
+                proposal = refine.refine(image, dataset.read_mask(sample), predictor(image).confidence, params)
+                scores[sample.id] = proposal.confidence if proposal.changed else -1.0  # unchanged ones last
             except (ImageLoadError, DatasetError, ValueError) as e:  # left out of the queue, and said so
                 unreadable.append(str(e))
         if unreadable:
@@ -108,39 +110,39 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
                  "all": sorted(scores, key=lambda i: -scores[i])}
         state["order"] = _filtered(dataset, state["all"], status_filter)
         gr.Info(note.splitlines()[0])
-        return show(state, band_width) + [key]
+        return show(state, band_px) + [key]
 
-    def refilter(state: dict | None, status_filter: str, band_width: float):
+    def refilter(state: dict | None, status_filter: str, band_px: float):
         if state:
             state = {**state, "order": _filtered(Dataset.open(state["root"]), state["all"], status_filter), "position": 0}
-        return show(state, band_width)
+        return show(state, band_px)
 
-    def step(state: dict | None, delta: int, band_width: float):
+    def step(state: dict | None, delta: int, band_px: float):
         if state and state["order"]:
             state = {**state, "position": (state["position"] + delta) % len(state["order"])}
-        return show(state, band_width)
+        return show(state, band_px)
 
-    def decide(state: dict | None, decision: str, band_width: float, edited: dict | None):
+    def decide(state: dict | None, decision: str, band_px: float, edited: dict | None):
         if not state or not state["order"]:
             raise gr.Error("Open a dataset first.")
-        shown_id, shown_width, proposal = state.get("shown") or (None, None, None)
-        if (shown_id, shown_width) == (state["order"][state["position"]], band_width):
-            dataset = Dataset.open(state["root"])
-            sample = dataset[shown_id]
-        else:  # the band width changed without a redraw: propose again
-            dataset, sample, _, _, _, proposal = current(state, band_width)
-        mask = proposal if decision == "accept" else None
+        shown_id, shown_px, proposal = state.get("shown") or (None, None, None)
+        if (shown_id, shown_px) != (state["order"][state["position"]], band_px):
+            raise gr.Error("The band width changed since this proposal was drawn: look at the new one first.")
+        dataset = Dataset.open(state["root"])
+        sample = dataset[shown_id]
+        mask = proposal.mask if decision == "accept" else None
         if decision == "edit":
             layers = [np.asarray(layer) for layer in (edited or {}).get("layers") or []]
             if not layers or not any(layer.shape[-1] == 4 and layer[..., 3].any() for layer in layers):
                 raise gr.Error("Paint on the editor first: pink adds to the person, cyan removes.")
-            mask = proposal
+            mask = proposal.mask
             for layer in layers:
                 mask = refine.apply_strokes(mask, layer, ADD, REMOVE)
-        details = {**refine.provenance(dataset, sample, band_width, state["model"]), "method": refine.METHOD
-                   if decision != "edit" else "brush"}
+        details = refine.provenance(dataset, sample, proposal, state["model"])
+        if decision == "edit":
+            details["method"] = "brush"
         review.decide(dataset, sample.id, decision, mask, details)
-        return step(state, 1, band_width)
+        return step(state, 1, band_px)
 
     with gr.Row():
         archive = gr.File(label="dataset zip (this format, images/ + masks/, COCO, Supervisely or LabelMe)",
@@ -148,13 +150,13 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
         folder = gr.Textbox(label="or a dataset folder on this server", visible=LOCAL)
         with gr.Column():
             status_filter = gr.Radio(list(FILTERS), value="all", label="show")
-            band_width = gr.Slider(10, 120, value=refine.CANONICAL_WIDTH, step=5,
-                                   label="band width W (pixels for a 512x512 portrait)")
+            band_px = gr.Slider(0, 150, value=0, step=1, label="band width in pixels (0 = automatic: "
+                                "W = 50 for a 512x512 portrait, scaled to the person)")
             open_button = gr.Button("Open", variant="primary", elem_id="refine-open")
     header = gr.Markdown(elem_id="refine-header")
     with gr.Row():
         views = [gr.Image(label=name, interactive=False)
-                 for name in ("annotation", "model prediction", "proposed refinement")]
+                 for name in ("annotation", "model prediction", "proposed refinement", "matte (band in amber)")]
     editor = gr.ImageEditor(label="edit the proposal (tinted): pink paints person, cyan paints background; "
                                   "undo per stroke; then 'Save edit'", type="numpy", layers=False,
                             brush=gr.Brush(colors=[_hex(ADD), _hex(REMOVE)], default_size=12, color_mode="fixed"))
@@ -166,17 +168,25 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
         following = gr.Button("Next ▶ (n)", elem_id="refine-next")
 
     outputs = views + [editor, header, queue]
-    open_button.click(open_dataset, [archive, folder, browser_key, status_filter, band_width, model],
+    open_button.click(open_dataset, [archive, folder, browser_key, status_filter, band_px, model],
                       outputs + [browser_key], api_name="refine_open")
-    status_filter.change(refilter, [queue, status_filter, band_width], outputs, api_name="refine_filter")
-    band_width.release(lambda s, w: show(s, w), [queue, band_width], outputs, api_name="refine_band")
-    previous.click(lambda s, w: step(s, -1, w), [queue, band_width], outputs, api_name="refine_previous")
-    following.click(lambda s, w: step(s, 1, w), [queue, band_width], outputs, api_name="refine_next")
-    accept.click(lambda s, w: decide(s, "accept", w, None), [queue, band_width], outputs, api_name="refine_accept")
-    reject.click(lambda s, w: decide(s, "reject", w, None), [queue, band_width], outputs, api_name="refine_reject")
-    save_edit.click(lambda s, w, e: decide(s, "edit", w, e), [queue, band_width, editor], outputs,
+    status_filter.change(refilter, [queue, status_filter, band_px], outputs, api_name="refine_filter")
+    band_px.change(lambda s, w: show(s, w), [queue, band_px], outputs, api_name="refine_band", trigger_mode="always_last")
+    previous.click(lambda s, w: step(s, -1, w), [queue, band_px], outputs, api_name="refine_previous")
+    following.click(lambda s, w: step(s, 1, w), [queue, band_px], outputs, api_name="refine_next")
+    accept.click(lambda s, w: decide(s, "accept", w, None), [queue, band_px], outputs, api_name="refine_accept")
+    reject.click(lambda s, w: decide(s, "reject", w, None), [queue, band_px], outputs, api_name="refine_reject")
+    save_edit.click(lambda s, w, e: decide(s, "edit", w, e), [queue, band_px, editor], outputs,
                     api_name="refine_edit")
     return queue
+
+
+def _verdict(proposal: refine.Refinement) -> str:
+    """How far to trust the proposal, in words, with its confidence (the gain in edge alignment)."""
+    if not proposal.changed:
+        return f"no change proposed: the annotation already follows the photo's edges (gain {proposal.confidence:+.3f})"
+    flag = "⚠ doubtful, check it closely" if proposal.doubtful else "likely improvement"
+    return f"{flag} (confidence: edge alignment {proposal.confidence:+.3f})"
 
 
 def _hex(rgb: tuple[int, int, int]) -> str:

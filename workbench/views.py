@@ -10,6 +10,7 @@ from banet import Prediction
 from banet.predictor import GradientField
 
 OVERLAY_COLOUR = np.array([0, 200, 120], np.float32)
+BAND_COLOUR = np.array([255, 170, 0], np.float32)
 
 
 def heatmap(values: np.ndarray, colormap: int = cv2.COLORMAP_INFERNO) -> np.ndarray:
@@ -36,6 +37,13 @@ def difference_overlay(image: np.ndarray, prediction: np.ndarray, annotation: np
                            (~prediction & annotation, (40, 90, 240))):
         out[region] = (1 - alpha) * out[region] + alpha * np.asarray(colour, np.float32)
     return out.astype(np.uint8)
+
+
+def matte_view(alpha: np.ndarray, band: np.ndarray, tint: float = 0.35) -> np.ndarray:
+    """The soft matte in grey, the band it was solved in tinted amber."""
+    grey = np.repeat((np.clip(alpha, 0, 1) * 255)[..., None], 3, axis=2)
+    grey[band] = (1 - tint) * grey[band] + tint * BAND_COLOUR
+    return (grey + 0.5).astype(np.uint8)
 
 
 def gradient_picture(field: GradientField) -> np.ndarray:

@@ -1,0 +1,158 @@
+"""Refinement of coarse annotations: the project's method against the classic tools, on the same band.
+
+    python -m benchmarks.refine                       # PFCN test and the held-out CCP photos
+    python -m benchmarks.refine --limit 50 --domain ccp-full
+
+Coarse annotations are made from the true masks (benchmarks/coarse.py: polygon, blocky, soft).
+Every method works in the same band: W = 50 scaled to the person (data_tools.refine's default).
+Rows: the coarse input; the model alone; the project's guided matting (data_tools.refine.refine);
+OpenCV GrabCut (5 iterations, band = probable, outside = sure); pymatting's closed-form matting
+(trimap: band unknown). Columns: mean IoU, boundary F (2 px), Boundary IoU, the share of
+annotations made worse by more than 0.5 IoU, seconds per photo. A benchmark, not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import platform
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from pymatting import estimate_alpha_cf, ichol
+from tqdm import tqdm
+
+from banet import DEFAULT_MODEL, Predictor, load_model
+from banet.masks import as_bool
+from banet.metrics import boundary_f_score, boundary_iou, foreground_iou
+from banet.targets import band_width, edge_band
+from data_tools.dataset import Dataset, Sample
+from data_tools.matting import SHIFTS
+from data_tools.refine import refine
+from training.suite import DEFAULT_SUITE_DIR, build_suite
+
+from .coarse import KINDS
+
+DOMAINS = ("pfcn-test", "ccp-full")
+WORSE = 0.005  # "made worse": IoU more than 0.5 points below the coarse input's
+Method = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]  # (rgb, coarse, confidence, band) -> bool
+
+
+def grabcut(rgb: np.ndarray, coarse: np.ndarray, confidence: np.ndarray, band: np.ndarray) -> np.ndarray:
+    labels = np.where(coarse, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
+    labels[band] = np.where(coarse[band], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+    models = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.grabCut(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), labels, None, *models, 5, cv2.GC_INIT_WITH_MASK)
+    return np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD))
+
+
+def closed_form(rgb: np.ndarray, coarse: np.ndarray, confidence: np.ndarray, band: np.ndarray) -> np.ndarray:
+    trimap = np.where(band, 0.5, coarse.astype(np.float64))
+    quiet = partial(ichol, shifts=list(SHIFTS))  # the same solution; only ichol's retries change, and stop printing
+    return estimate_alpha_cf(rgb / 255.0, trimap, preconditioner=quiet) > 0.5
+
+
+def guided(rgb: np.ndarray, coarse: np.ndarray, confidence: np.ndarray, band: np.ndarray) -> np.ndarray:
+    return refine(rgb, coarse, confidence).mask > 127
+
+
+METHODS: dict[str, Method] = {
+    "coarse input": lambda rgb, coarse, confidence, band: coarse,
+    "model alone": lambda rgb, coarse, confidence, band: confidence >= 0.5,
+    "guided matting (this project)": guided,
+    "GrabCut, 5 iterations": grabcut,
+    "closed-form matting (pymatting)": closed_form,
+}
+GUIDED = ("model alone", "guided matting (this project)")  # their time includes the model's call
+
+
+def score_photo(dataset: Dataset, sample: Sample, index: int, predictor: Predictor) -> dict:
+    """(kind, method) -> this photo's row (iou, boundary F, boundary IoU, worse, seconds)."""
+    rows = {}
+    rgb, truth = dataset.read_image(sample), dataset.read_mask(sample) > 127
+    start = time.perf_counter()
+    confidence = predictor(rgb).confidence
+    model_seconds = time.perf_counter() - start
+    for kind, coarsen in KINDS.items():
+        rng = np.random.default_rng([index, *kind.encode()])
+        coarse = as_bool(coarsen(truth.astype(np.uint8) * 255, rng))
+        band = edge_band(coarse, band_width(coarse))
+        base = foreground_iou(coarse, truth)
+        for method, run in METHODS.items():
+            start = time.perf_counter()
+            out = run(rgb, coarse, confidence, band)
+            seconds = time.perf_counter() - start + (model_seconds if method in GUIDED else 0.0)
+            iou = foreground_iou(out, truth)
+            rows[kind, method] = (iou, boundary_f_score(out, truth), boundary_iou(out, truth), iou < base - WORSE, seconds)
+    return rows
+
+
+_worker: dict = {}
+
+
+def _start_worker(weights: str, threads: int, folder: Path) -> None:
+    torch.set_num_threads(threads)
+    _worker.update(predictor=Predictor(load_model(weights), device="cpu"), dataset=Dataset.open(folder))
+    rgb, square = np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8), np.zeros((64, 64), bool)
+    square[16:48, 16:48] = True
+    for run in METHODS.values():  # loads numba's compiled kernels before anything is timed
+        run(rgb, square, square.astype(np.float32), edge_band(square, 9))
+
+
+def _score(job: tuple[int, str]) -> dict:
+    index, sample_id = job
+    return score_photo(_worker["dataset"], _worker["dataset"][sample_id], index, _worker["predictor"])
+
+
+def score_domain(folder: Path, args: argparse.Namespace, name: str) -> dict:
+    """(kind, method) -> per-photo rows, photos shared among `args.workers` processes."""
+    samples = sorted(Dataset.open(folder), key=lambda s: s.id)[:args.limit]
+    jobs = [(index, sample.id) for index, sample in enumerate(samples)]
+    rows: dict[tuple[str, str], list[tuple]] = {}
+    with multiprocessing.get_context("fork").Pool(args.workers, _start_worker,
+                                                  (args.weights, args.threads, folder)) as pool:
+        for photo in tqdm(pool.imap(_score, jobs), total=len(jobs), desc=name, unit="img"):
+            for key, row in photo.items():
+                rows.setdefault(key, []).append(row)
+    return rows
+
+
+def format_table(domain: str, count: int, rows: dict) -> str:
+    lines = [f"\n{domain} ({count} photos)\n",
+             "| coarse kind | method | IoU | boundary F | Boundary IoU | made worse | s / photo |",
+             "|---|---|---|---|---|---|---|"]
+    for (kind, method), values in rows.items():
+        a = np.array(values, float)
+        worse = "–" if method == "coarse input" else f"{100 * a[:, 3].mean():.1f}%"
+        seconds = "–" if method == "coarse input" else f"{a[:, 4].mean():.2f}"
+        lines.append(f"| {kind} | {method} | {100 * a[:, 0].mean():.2f} | {100 * a[:, 1].mean():.2f} | "
+                     f"{100 * a[:, 2].mean():.2f} | {worse} | {seconds} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.refine", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", default=DEFAULT_MODEL, help="the model that guides the project's method")
+    parser.add_argument("--domain", action="append", choices=DOMAINS, help="default: both")
+    parser.add_argument("--suite", default=DEFAULT_SUITE_DIR, help="where the evaluation suite is built")
+    parser.add_argument("--limit", type=int, help="only the first N photos of each domain")
+    parser.add_argument("--workers", type=int, default=1, help="processes sharing the photos (times then overlap)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    args = parser.parse_args(argv)
+    folders = build_suite(args.suite)
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.workers} process(es) x "
+          f"{args.threads} thread(s); model {args.weights}; made worse = IoU more than {100 * WORSE:.1f} below the "
+          "coarse input's")
+    for domain in args.domain or DOMAINS:
+        rows = score_domain(folders[domain], args, domain)
+        print(format_table(domain, len(next(iter(rows.values()))), rows), flush=True)
+
+
+if __name__ == "__main__":
+    main()
