@@ -100,7 +100,11 @@ def gradient_alignment(mask: np.ndarray, image: np.ndarray, band: np.ndarray | N
     mask: bool/uint8/soft float (H,W); image: RGB or gray, uint8 or float in [0,1].
     """
     band = boundary_band(as_bool(mask).astype(np.uint8) * 255) if band is None else np.asarray(band) > 0
-    aligned, weight = alignment_maps(mask, image, band, image_eps)
+    return alignment_ratio(*alignment_maps(mask, image, band, image_eps))
+
+
+def alignment_ratio(aligned: np.ndarray, weight: np.ndarray) -> float:
+    """`gradient_alignment` from its `alignment_maps`; 1.0 where the mask has no edge."""
     total = float(weight.sum(dtype=np.float64))
     return 1.0 if total == 0 else float(aligned.sum(dtype=np.float64)) / total
 

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from banet import DEFAULT_MODEL, Predictor, load_model
 from banet.masks import as_bool
 from banet.metrics import boundary_f_score, boundary_iou, foreground_iou
-from banet.targets import band_width, edge_band
+from banet.targets import boundary_band, edge_band
 from data_tools.dataset import Dataset, Sample
 from data_tools.matting import SHIFTS
 from data_tools.refine import refine
@@ -81,7 +81,7 @@ def score_photo(dataset: Dataset, sample: Sample, index: int, predictor: Predict
     for kind, coarsen in KINDS.items():
         rng = np.random.default_rng([index, *kind.encode()])
         coarse = as_bool(coarsen(truth.astype(np.uint8) * 255, rng))
-        band = edge_band(coarse, band_width(coarse))
+        band = boundary_band(coarse)  # the band refine() uses by default
         base = foreground_iou(coarse, truth)
         for method, run in METHODS.items():
             start = time.perf_counter()

@@ -30,8 +30,9 @@ def solve_alpha(image: np.ndarray, known: np.ndarray, unknown: np.ndarray) -> np
     u = unknown[box].ravel()
     laplacian = cf_laplacian(crop, epsilon=EPSILON, is_known=~unknown[box])
     values = alpha[box].ravel()
-    inner = laplacian[u][:, u].tocsr()
-    rhs = -laplacian[u][:, ~u].dot(values[~u])
+    rows = laplacian[u]
+    inner = rows[:, u].tocsr()
+    rhs = -rows[:, ~u].dot(values[~u])
     values[u] = cg(inner, rhs, M=ichol(inner, shifts=list(SHIFTS)))
     alpha[box] = np.clip(values, 0.0, 1.0).reshape(crop.shape[:2])
     return alpha

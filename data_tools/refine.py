@@ -22,7 +22,7 @@ from tqdm import tqdm
 from banet import DEFAULT_MODEL, Predictor, WeightsError, load_model
 from banet.image_io import ImageInput, load_rgb
 from banet.masks import parse_mask
-from banet.metrics import alignment_maps, gradient_alignment
+from banet.metrics import alignment_maps, alignment_ratio
 from banet.targets import band_width, edge_band
 
 from .dataset import Dataset, DatasetError, Sample, sha256_bytes
@@ -59,6 +59,11 @@ class Refinement:
     params: RefineParams
 
     @property
+    def priority(self) -> tuple[bool, float]:
+        """Review order, highest first: changed proposals by confidence, then the unchanged ones."""
+        return self.changed, self.confidence
+
+    @property
     def doubtful(self) -> bool:
         return self.changed and self.confidence < self.params.doubtful_below
 
@@ -92,12 +97,13 @@ def refine(image: ImageInput, annotation: np.ndarray, guide: np.ndarray | None =
         model_sure = np.abs(confidence - 0.5) > params.model_sure - 0.5
         unknown = band & (edge_band(coarse, near) | edge_band(model, near) | ((coarse != model) & model_sure))
     alpha = solve_alpha(rgb, coarse, unknown)
-    mask = _keep_aligned_regions(_flip_sure_regions(alpha, coarse, band, params.sure), coarse, rgb, band,
-                                 params.region_gain)
+    flipped = _flip_sure_regions(alpha, coarse, band, params.sure)
+    mask, gain = coarse, 0.0
+    if (flipped != coarse).any():  # the annotation's alignment maps serve both guards
+        before = alignment_maps(coarse, rgb, band)
+        mask = _keep_aligned_regions(flipped, coarse, before, alignment_maps(flipped, rgb, band), params.region_gain)
+        gain = alignment_ratio(*alignment_maps(mask, rgb, band)) - alignment_ratio(*before)
     alpha = np.where((alpha > 0.5) == mask, alpha, mask)  # where a region was not flipped, nor is the matte
-    gain = 0.0
-    if band.any() and (mask != coarse).any():
-        gain = gradient_alignment(mask, rgb, band) - gradient_alignment(coarse, rgb, band)
     changed = gain >= params.min_gain
     if not changed:
         mask, alpha = coarse, coarse.astype(np.float64)
@@ -120,20 +126,18 @@ def _flip_sure_regions(alpha: np.ndarray, coarse: np.ndarray, band: np.ndarray, 
     return out
 
 
-def _keep_aligned_regions(proposal: np.ndarray, coarse: np.ndarray, image: np.ndarray, band: np.ndarray,
-                          min_gain: float, reach: int = 5) -> np.ndarray:
+def _keep_aligned_regions(proposal: np.ndarray, coarse: np.ndarray, before: tuple[np.ndarray, np.ndarray],
+                          after: tuple[np.ndarray, np.ndarray], min_gain: float, reach: int = 5) -> np.ndarray:
     """The proposal's changes, each connected region (grown by `reach` px) kept only if the edge
-    alignment there rises by `min_gain`: a leak into a shadow whose edge is as strong as the
-    person's own is dropped, a fixed corner or step is kept."""
+    alignment there (`alignment_maps` of the annotation `before`, of the proposal `after`) rises by
+    `min_gain`: a leak into a shadow whose edge is as strong as the person's own is dropped, a fixed
+    corner or step is kept."""
     changed = proposal != coarse
-    if not changed.any():
-        return proposal
     zones = cv2.dilate(changed.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
     count, labels = cv2.connectedComponents(zones, connectivity=8)
     flat = labels.ravel()
     local = []
-    for mask in (coarse, proposal):
-        aligned, weight = alignment_maps(mask, image, band)
+    for aligned, weight in (before, after):
         local.append(np.bincount(flat, aligned.ravel(), count) / np.maximum(np.bincount(flat, weight.ravel(), count), 1e-6))
     keep = local[1] - local[0] >= min_gain
     keep[0] = False
@@ -154,7 +158,7 @@ def propose_all(dataset: Dataset, predictor: Predictor, samples: list[Sample],
         image = dataset.read_image(sample)
         result = refine(image, dataset.read_mask(sample), predictor(image).confidence, params)
         proposals.append(Proposal(sample, result))
-    return sorted(proposals, key=lambda p: (not p.refinement.changed, -p.refinement.confidence))
+    return sorted(proposals, key=lambda p: p.refinement.priority, reverse=True)
 
 
 def apply_strokes(mask: np.ndarray, strokes: np.ndarray, add: tuple[int, int, int],

@@ -23,7 +23,8 @@ def predictor() -> Predictor:
 @pytest.fixture(scope="module")
 def photos(pfcn_paths, predictor) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(photo, true mask, model confidence) for five real test portraits."""
-    return [(*read_pair(path), predictor(read_pair(path)[0]).confidence) for path in pfcn_paths[:5]]
+    pairs = [read_pair(path) for path in pfcn_paths[:5]]
+    return [(image, truth, predictor(image).confidence) for image, truth in pairs]
 
 
 def test_polygon_annotations_get_better_and_none_worse(photos):

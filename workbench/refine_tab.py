@@ -51,7 +51,7 @@ def _upload_dir(browser_key: str, archive: Path) -> Path:
 def build(predictors: Predictors, model: gr.State) -> gr.State:
     """Lay out the tab inside the current Blocks context; returns the session's review queue state."""
     browser_key = gr.BrowserState("", storage_key="banet-workbench-key")
-    queue = gr.State(None)  # {"root", "order", "scores", "position"}: this session's review queue
+    queue = gr.State(None)  # {"root", "model", "all", "order", "position", "shown"}: this session's review queue
 
     def current(state: dict, band_px: float):
         dataset = Dataset.open(state["root"])
@@ -99,15 +99,15 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
             try:
                 image = dataset.read_image(sample)
                 proposal = refine.refine(image, dataset.read_mask(sample), predictor(image).confidence, params)
-                scores[sample.id] = proposal.confidence if proposal.changed else -1.0  # unchanged ones last
+                scores[sample.id] = proposal.priority
             except (ImageLoadError, DatasetError, ValueError) as e:  # left out of the queue, and said so
                 unreadable.append(str(e))
         if unreadable:
             gr.Warning(f"{len(unreadable)} samples left out: " + "; ".join(unreadable[:3]))
         if not scores:
             raise gr.Error("No sample of this dataset could be read: " + "; ".join(unreadable[:3]))
-        state = {"root": str(dataset.root), "model": model_name, "scores": scores, "position": 0,
-                 "all": sorted(scores, key=lambda i: -scores[i])}
+        state = {"root": str(dataset.root), "model": model_name, "position": 0,
+                 "all": sorted(scores, key=scores.get, reverse=True)}
         state["order"] = _filtered(dataset, state["all"], status_filter)
         gr.Info(note.splitlines()[0])
         return show(state, band_px) + [key]
