@@ -22,6 +22,9 @@ class FeatureFusionModule(nn.Module):
             nn.Sigmoid(),
         )
 
-    def forward(self, detail: torch.Tensor, semantic: torch.Tensor) -> torch.Tensor:
+    def forward(self, detail: torch.Tensor, semantic: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fused features (N,C,H,W) and their channel weights 1 + attention (N,C,1,1). BiSeNet's output
+        is their product (x + x * attention); it is left to the caller, which folds the weights into
+        its next 1x1 convolution (`blocks.weighted_pointwise`) instead of a full-resolution multiply."""
         x = self.fuse(torch.cat([detail, semantic], dim=1))
-        return x * (1 + self.attention(x))  # = x + x * attention, one full-resolution pass
+        return x, 1 + self.attention(x)

@@ -14,7 +14,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from safetensors.torch import load_model
 from torch import nn
 
-from .blocks import ConvBNReLU
+from .blocks import ConvBNReLU, weighted_pointwise
 from .fusion import FeatureFusionModule
 from .semantic import FCN4sDecoder, SemanticEncoder, upsample_to
 
@@ -91,11 +91,12 @@ class BANet(
         mining_in = x
         attention_logits = None
         if self.attention_head is not None:
-            attention_logits = upsample_to(self.attention_head(semantic), x) / self.temperature
+            # temperature before upsampling (both linear): the division runs at 1/4 resolution
+            attention_logits = upsample_to(self.attention_head(semantic) / self.temperature, x)
             mining_in = torch.cat([x, torch.sigmoid(attention_logits)], dim=1)
         detail = self.mining(mining_in)
         context = upsample_to(self.semantic_proj(semantic), x)
-        logits = self.classifier(self.fusion(detail, context))
+        logits = weighted_pointwise(self.classifier, *self.fusion(detail, context))
 
         logits = logits[..., :h, :w]
         if attention_logits is not None:

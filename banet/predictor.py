@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import cv2
 import numpy as np
 
-from .backends import Backend, TorchBackend
+from .backends import Backend, make_backend
 from .gradients import Gradients, map_gradients, photo_gradients
 from .image_io import ImageInput, load_rgb
 from .model import BANet
@@ -35,13 +36,24 @@ class GradientField:
 
 @dataclass
 class Prediction:
-    """Everything at the input image's resolution (H, W)."""
+    """Everything at the input image's resolution (H, W). The maps are computed at the working size
+    and upsampled on first use, so a caller pays only for what it reads."""
 
     image: np.ndarray  # (H,W,3) uint8, EXIF-rotated RGB as the model saw it
-    confidence: np.ndarray  # (H,W) float32 in [0,1]
-    attention: np.ndarray | None  # (H,W) float32 boundary attention map; None for a base model
+    working_confidence: np.ndarray = field(repr=False)  # (h,w) float32 at the working size
+    working_attention: np.ndarray | None = field(repr=False)
     threshold: float
     seconds: float  # model time for this image (its share of the batch)
+
+    @cached_property
+    def confidence(self) -> np.ndarray:
+        """(H,W) float32 in [0,1]."""
+        return upsample(self.working_confidence, self.image.shape[:2])
+
+    @cached_property
+    def attention(self) -> np.ndarray | None:
+        """(H,W) float32 boundary attention map; None for a base model."""
+        return None if self.working_attention is None else upsample(self.working_attention, self.image.shape[:2])
 
     @property
     def mask(self) -> np.ndarray:
@@ -67,10 +79,19 @@ def working_size(height: int, width: int, long_side: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def _resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def shrink(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a photo to size=(h, w) as training sees photos: halved by area averaging while at least
+    twice the target, then bilinear (training stores photos at about twice the canvas and warps them
+    bilinearly). Suite IoU within 0.5 of one area resize in every domain, at a tenth of its time."""
     h, w = size
-    shrinking = h * w < a.shape[0] * a.shape[1]
-    return cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    while rgb.shape[0] >= 2 * h and rgb.shape[1] >= 2 * w:
+        rgb = cv2.resize(rgb, (rgb.shape[1] // 2, rgb.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def upsample(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a map in [0,1] to size=(h, w): a convex combination, so it stays in [0,1]."""
+    return cv2.resize(a, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def _pad(a: np.ndarray) -> np.ndarray:
@@ -79,16 +100,28 @@ def _pad(a: np.ndarray) -> np.ndarray:
     return cv2.copyMakeBorder(a, 0, -h % PAD_MULTIPLE, 0, -w % PAD_MULTIPLE, cv2.BORDER_REPLICATE)
 
 
+def prepare_batch(rgbs: Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """Photos -> the backends' input: shrunk to size=(h, w), padded, float32 (N,3,H,W) in [0,1]."""
+    batch = np.stack([_pad(shrink(rgb, size)) for rgb in rgbs]).transpose(0, 3, 1, 2)
+    return np.multiply(batch, np.float32(1 / 255), dtype=np.float32, order="C")
+
+
 class Predictor:
-    """Portrait segmentation with a BANet model or an exported ONNX model.
+    """Portrait segmentation with a BANet model or a ready backend.
 
     `input_size` is the long side the image is resized to before inference (default: the size
-    the weights were trained at); outputs are resized back to the input's resolution.
+    the weights were trained at); outputs are resized back to the input's resolution. `backend`
+    ("auto", "onnxruntime", "torch") applies to a BANet model: "auto" runs ONNX Runtime on a CPU
+    and PyTorch on a GPU (`banet.backends.make_backend`).
+
+    Example:
+        >>> predictor = Predictor(load_model("banet-64"))
+        >>> predictor("photo.jpg").mask.mean()  # share of the photo covered by people
     """
 
-    def __init__(self, model: BANet | Backend, *, device: str = "auto",
+    def __init__(self, model: BANet | Backend, *, device: str = "auto", backend: str = "auto",
                  input_size: int | None = None, threshold: float = 0.5, batch_size: int = 8) -> None:
-        self.backend: Backend = TorchBackend(model, device) if isinstance(model, BANet) else model
+        self.backend: Backend = make_backend(model, backend, device) if isinstance(model, BANet) else model
         self.input_size = input_size or self.backend.input_size
         self.threshold = threshold
         self.batch_size = batch_size
@@ -112,15 +145,10 @@ class Predictor:
         return results  # type: ignore[return-value]
 
     def _run(self, size: tuple[int, int], rgbs: Sequence[np.ndarray]) -> list[Prediction]:
-        batch = np.stack([_pad(_resize(rgb, size)) for rgb in rgbs]).astype(np.float32) / 255.0
+        batch = prepare_batch(rgbs, size)
         start = time.perf_counter()
-        confidence, attention = self.backend(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+        confidence, attention = self.backend(batch)
         seconds = (time.perf_counter() - start) / len(rgbs)
         h, w = size
-        out = []
-        for i, rgb in enumerate(rgbs):
-            full = rgb.shape[:2]
-            conf = np.clip(_resize(confidence[i, 0, :h, :w], full), 0.0, 1.0)
-            att = None if attention is None else np.clip(_resize(attention[i, 0, :h, :w], full), 0.0, 1.0)
-            out.append(Prediction(rgb, conf.astype(np.float32), att, self.threshold, seconds))
-        return out
+        return [Prediction(rgb, confidence[i, 0, :h, :w], None if attention is None else attention[i, 0, :h, :w],
+                           self.threshold, seconds) for i, rgb in enumerate(rgbs)]

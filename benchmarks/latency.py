@@ -1,7 +1,10 @@
-"""CPU/GPU latency table for BANet: `python -m benchmarks.latency [--weights NAME] [--compile]`.
+"""CPU/GPU latency table for BANet: `python -m benchmarks.latency [--weights NAME] [--compile] [--int8 PHOTOS]`.
 
 Prints parameters, GFLOPs at 512x512 and the median latency per image of each backend at
-224x224, 512x512 and 1024x768 (W x H), with the thread count. A benchmark, not a test.
+224x224, 512x512 and 1024x768 (W x H), with the thread count: PyTorch (eager, channels-last,
+optionally compiled; on a GPU also float16 and bfloat16 autocast) and ONNX Runtime at each graph
+optimisation level, optionally with the int8 graph calibrated on PHOTOS. Network only: the whole
+call (resizing, upsampling) is in benchmarks/compare.py. A benchmark, not a test.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 from banet import DEFAULT_MODEL, BANet, OnnxBackend, count_parameters, load_model
-from banet.export import export_onnx
+from banet.export import cached_onnx, calibration_photos, quantize_int8
 
 SIZES = ((224, 224), (512, 512), (768, 1024))  # (H, W)
 
@@ -33,30 +36,38 @@ def gflops(model: BANet, size: int = 512) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def median_ms(run: Callable[[], object], warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+def interleaved_ms(runs: dict[Hashable, Callable[[], object]], rounds: int, repeats: int,
+                   warmup: int = 5) -> dict[Hashable, float]:
+    """Median milliseconds per call of each run, timed in `rounds` interleaved passes of `repeats`
+    calls each, so that a slow spell of a shared machine falls on every row alike."""
+    for run in runs.values():
+        for _ in range(warmup):
+            run()
+    times: dict[Hashable, list[float]] = {key: [] for key in runs}
+    for _ in tqdm(range(rounds), desc="rounds", leave=False):
+        for key, run in runs.items():
+            for _ in range(repeats):
+                start = time.perf_counter()
+                run()
+                times[key].append(time.perf_counter() - start)
+    return {key: 1000 * statistics.median(t) for key, t in times.items()}
 
 
-def torch_runner(model: BANet, x: torch.Tensor, device: torch.device) -> Callable[[], object]:
+def torch_runner(model: BANet, x: torch.Tensor, device: torch.device,
+                 dtype: torch.dtype | None = None) -> Callable[[], object]:
+    """Runs the model on x; with `dtype`, under autocast to it (float16 / bfloat16 on a GPU)."""
     x = x.to(device)
 
     def run():
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             model(x)
         if device.type == "cuda":
             torch.cuda.synchronize()
     return run
 
 
-def backends(model: BANet, onnx_path: Path, device: torch.device, compile_: bool) -> dict[str, Callable]:
-    """name -> factory(batch as NCHW numpy) -> zero-argument runner."""
+def backends(model: BANet, graphs: dict[str, Path], device: torch.device, compile_: bool) -> dict[str, Callable]:
+    """name -> factory(batch as NCHW numpy) -> zero-argument runner. `graphs`: ONNX files by label."""
     eager = model.to(device).eval()
     channels_last = copy.deepcopy(eager).to(memory_format=torch.channels_last)
     out = {
@@ -68,8 +79,16 @@ def backends(model: BANet, onnx_path: Path, device: torch.device, compile_: bool
         compiled = torch.compile(channels_last)
         out["pytorch compiled"] = lambda a: torch_runner(
             compiled, torch.from_numpy(a).contiguous(memory_format=torch.channels_last), device)
-    session = OnnxBackend(onnx_path, threads=torch.get_num_threads())
-    out["onnxruntime"] = lambda a: (lambda: session(a))
+    if device.type == "cuda":
+        for dtype in (torch.float16, torch.bfloat16):
+            out[f"pytorch {dtype}".replace("torch.", "")] = lambda a, dtype=dtype: torch_runner(
+                channels_last, torch.from_numpy(a).contiguous(memory_format=torch.channels_last), device, dtype)
+    for label, path in graphs.items():
+        for level in ("all", "extended", "basic") if label == "float32" else ("all",):
+            session = OnnxBackend(path, threads=torch.get_num_threads(), optimization=level)
+            name = f"onnxruntime {label}, {level} optimisations" + (" (the CPU default)" if label == "float32"
+                                                                     and level == "all" else "")
+            out[name] = lambda a, session=session: (lambda: session(a))
     return out
 
 
@@ -78,31 +97,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weights", default=DEFAULT_MODEL)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved passes over every backend and size")
+    parser.add_argument("--repeats", type=int, default=10, help="calls per backend, size and round")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to build)")
+    parser.add_argument("--batch", type=int, default=1, help="images per call; times are per image")
+    parser.add_argument("--int8", type=Path, metavar="PHOTOS", help="also time the int8 graph calibrated on PHOTOS")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     model = load_model(args.weights)
 
     with tempfile.TemporaryDirectory() as tmp:
-        runners = backends(model, export_onnx(model, Path(tmp) / "banet.onnx"), device, args.compile)
-        rows = {}
-        for name, factory in tqdm(runners.items(), desc="backends", leave=False):
-            rows[name] = []
-            for h, w in SIZES:
-                batch = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
-                rows[name].append(median_ms(factory(batch), warmup=5, repeats=args.repeats))
+        graphs = {"float32": cached_onnx(model)}
+        if args.int8:
+            photos = calibration_photos(args.int8, 64)
+            graphs["int8"] = quantize_int8(graphs["float32"], Path(tmp) / "int8.onnx", photos, model.input_size)
+        runners = backends(model, graphs, device, args.compile)
+        batches = {(h, w): np.random.default_rng(0).random((args.batch, 3, h, w), dtype=np.float32) for h, w in SIZES}
+        ms = interleaved_ms({(name, size): factory(batch) for name, factory in runners.items()
+                             for size, batch in batches.items()}, args.rounds, args.repeats)
 
     print(f"BANet ({args.weights}): {count_parameters(model) / 1e6:.3f} M parameters, "
           f"{gflops(model):.2f} GFLOPs at 512x512")
     print(f"device: {device}, {args.threads} threads, {platform.processor() or platform.machine()}, "
-          f"torch {torch.__version__}, median of {args.repeats} runs, batch 1\n")
+          f"torch {torch.__version__}, median of {args.rounds} x {args.repeats} interleaved runs, batch {args.batch}\n")
     header = "| backend | " + " | ".join(f"{w}x{h} ms" for h, w in SIZES) + " |"
     print(header)
     print("|" + "---|" * (len(SIZES) + 1))
-    for name, times in rows.items():
-        print(f"| {name} | " + " | ".join(f"{t:.1f}" for t in times) + " |")
+    for name in runners:
+        print(f"| {name} | " + " | ".join(f"{ms[name, size] / args.batch:.1f}" for size in SIZES) + " |")
 
 
 if __name__ == "__main__":

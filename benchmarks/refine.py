@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--suite", default=DEFAULT_SUITE_DIR, help="where the evaluation suite is built")
     parser.add_argument("--limit", type=int, help="only the first N photos of each domain")
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the photos (times then overlap)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads per process")
     args = parser.parse_args(argv)
     folders = build_suite(args.suite)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.workers} process(es) x "

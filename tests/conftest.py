@@ -16,6 +16,15 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PFCN_TEST = DATA / "pfcn" / "test"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory) -> Path:
+    """Exported graphs go to a fresh folder, never to the user's cache."""
+    folder = tmp_path_factory.mktemp("banet-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BANET_CACHE", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def pfcn_paths() -> list[Path]:
     if not PFCN_TEST.is_dir():

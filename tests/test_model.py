@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from banet import BANet, BANetLoss, count_parameters
+from banet import BANet, BANetLoss, count_parameters, load_model
+from banet.blocks import weighted_pointwise
 
 from .helpers import make_batch
 
@@ -13,6 +14,18 @@ def test_banet64_parameter_count_matches_paper():
 
 def test_banet512_parameter_count_matches_paper():
     assert count_parameters(BANet(width=512)) == pytest.approx(12.75e6, rel=0.15)
+
+
+def test_channel_weights_folded_into_the_classifier_equal_weighting_first():
+    """The shipped classifier on fused features weighted per channel, as BiSeNet writes it."""
+    classifier = load_model().classifier
+    torch.manual_seed(0)
+    features = torch.rand(2, classifier.in_channels, 64, 48)
+    weights = 1 + torch.rand(2, classifier.in_channels, 1, 1)
+    with torch.no_grad():
+        folded = weighted_pointwise(classifier, features, weights)
+        assert torch.allclose(folded, classifier(features * weights), atol=1e-5)
+        assert not torch.allclose(folded, classifier(features * weights.flip(0)), atol=1e-3)
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 37, 53), (2, 3, 100, 67), (1, 3, 31, 257), (1, 3, 64, 64)])

@@ -1,17 +1,23 @@
-"""Predictor: every input kind and mode, EXIF, batching, ONNX parity, clear errors."""
+"""Predictor: every input kind and mode, EXIF, batching, backends and their parity, clear errors."""
 import io
+import logging
+import os
 
+import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from banet import ImageLoadError, OnnxBackend, Predictor, auto_device, load_rgb
-from banet.export import export_onnx
+from banet import BANet, ImageLoadError, OnnxBackend, Predictor, TorchBackend, auto_device, load_rgb
+from banet import export
+from banet.export import cache_dir, export_onnx
+from banet.predictor import shrink
 
 
 @pytest.fixture(scope="module")
 def predictor(fitted_model):
-    return Predictor(fitted_model, device="cpu")
+    return Predictor(fitted_model, device="cpu", backend="torch")
 
 
 def test_outputs_are_at_the_input_resolution(predictor, pfcn_paths):
@@ -24,6 +30,23 @@ def test_outputs_are_at_the_input_resolution(predictor, pfcn_paths):
     for field in (result.image_gradient, result.prediction_gradient):
         assert field.magnitude.shape == field.angle.shape == (h, w)
     assert result.seconds > 0
+
+
+def test_outputs_are_upsampled_only_when_read(predictor, pfcn_pairs):
+    result = predictor(pfcn_pairs[0][0])
+    assert result.working_confidence.shape == (160, 120)  # the fitted model's working size
+    result.mask
+    assert "confidence" in vars(result) and "attention" not in vars(result)  # cached_property slots
+    assert result.attention.shape == (800, 600) and "attention" in vars(result)
+
+
+@pytest.mark.parametrize("size", [(256, 192), (255, 191), (100, 75), (700, 500)])
+def test_shrinking_matches_area_averaging_on_a_real_photo(pfcn_pairs, size):
+    rgb = pfcn_pairs[0][0][:799]  # an odd height too
+    shrunk = shrink(rgb, size)
+    area = cv2.resize(rgb, size[::-1], interpolation=cv2.INTER_AREA)
+    assert shrunk.shape == (*size, 3) and shrunk.dtype == np.uint8
+    assert np.abs(shrunk.astype(int) - area).mean() < 2.5  # grey levels: the same picture, softer at most
 
 
 def test_real_photo_masks_overlap_the_annotation(predictor, pfcn_pairs):
@@ -94,6 +117,47 @@ def test_onnx_runtime_gives_the_same_masks(fitted_model, predictor, pfcn_pairs, 
         assert np.abs(torch_result.attention - onnx_result.attention).max() < 1e-4
         assert (torch_result.mask == onnx_result.mask).mean() > 0.9999
         assert 0.05 < torch_result.mask.mean() < 0.95  # a real mask, not a constant
+
+
+def test_cpu_default_is_onnx_runtime_exported_once_per_weights(fitted_model, predictor, pfcn_pairs, onnx_cache):
+    first = Predictor(fitted_model, device="cpu")
+    assert isinstance(first.backend, OnnxBackend) and cache_dir() == onnx_cache
+    files = sorted(onnx_cache.glob("*.onnx"))
+    inodes = [os.stat(f).st_ino for f in files]  # an export writes a new file and renames it
+    second = Predictor(fitted_model, device="cpu")
+    assert isinstance(second.backend, OnnxBackend)
+    assert sorted(onnx_cache.glob("*.onnx")) == files and [os.stat(f).st_ino for f in files] == inodes
+    rgb = pfcn_pairs[0][0]
+    assert np.abs(second(rgb).confidence - predictor(rgb).confidence).max() < 1e-4
+    other = BANet(input_size=160).eval()  # other weights: another file
+    Predictor(other, device="cpu")
+    assert len(list(onnx_cache.glob("*.onnx"))) == len(files) + 1
+
+
+def test_the_export_cache_keeps_the_most_recently_used_graphs(monkeypatch, tmp_path):
+    monkeypatch.setattr(export, "CACHE_FILES", 2)
+    torch.manual_seed(0)
+    models = [BANet(width=16, input_size=64).eval() for _ in range(3)]
+    first = export.cached_onnx(models[0], tmp_path)
+    second = export.cached_onnx(models[1], tmp_path)
+    os.utime(first, (1, 1))  # long unused
+    export.cached_onnx(models[0], tmp_path)  # used again: now the newest
+    third = export.cached_onnx(models[2], tmp_path)
+    assert sorted(tmp_path.glob("*.onnx")) == sorted([first, third]) and not second.exists()
+
+
+def test_unwritable_cache_falls_back_to_pytorch_with_a_warning(fitted_model, monkeypatch, tmp_path, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("BANET_CACHE", str(blocker / "cache"))
+    with caplog.at_level(logging.WARNING, logger="banet.backends"):
+        fallback = Predictor(BANet(input_size=160), device="cpu")
+    assert isinstance(fallback.backend, TorchBackend)
+    assert "ONNX Runtime unavailable" in caplog.text
+    with pytest.raises(OSError):  # asked for explicitly: no silent fallback
+        Predictor(BANet(input_size=160), device="cpu", backend="onnxruntime")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        Predictor(fitted_model, backend="tensorrt")
 
 
 def test_device_auto_selection_picks_an_available_device():

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input-size", type=int, help="long side for inference (default: the weights')")
     parser.add_argument("--limit", type=int, help="only the first N samples (sorted by id) of each dataset")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads of torch and ONNX Runtime (0: default)")
     parser.add_argument("--out", type=Path, help="folder for table.md, summary.json and per-image CSVs")
     args = parser.parse_args(argv)
     if args.threads:
