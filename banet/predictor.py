@@ -60,6 +60,14 @@ class Prediction:
         """Binary person mask (H,W) bool."""
         return self.confidence >= self.threshold
 
+    def resized(self, long_side: int, threshold: float | None = None) -> Prediction:
+        """This prediction for a copy of the photo with its long side at most `long_side` (for
+        display): every map is then upsampled from the working size straight to that size."""
+        h, w = self.image.shape[:2]
+        image = self.image if max(h, w) <= long_side else shrink(self.image, working_size(h, w, long_side))
+        return Prediction(image, self.working_confidence, self.working_attention,
+                          self.threshold if threshold is None else threshold, self.seconds)
+
     @property
     def image_gradient(self) -> GradientField:
         return _field(photo_gradients(self.image))

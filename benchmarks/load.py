@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from banet.predictor import working_size
+from workbench.views import DISPLAY_SIDE
+
 ROOT = Path(__file__).resolve().parents[1]
 PFCN_TEST = ROOT.parent / "shared" / "data" / "pfcn" / "test"
 
@@ -101,7 +104,8 @@ class Session(threading.Thread):
             step += 1
             result = self.call(client, "inspect", handle_file(str(self.photo)), 0.5)
             if result:
-                self.check(Image.open(result[0]).size == (self.width, 800), "inspect answered another photo")
+                shown = working_size(800, self.width, DISPLAY_SIDE)[::-1]  # panels are drawn at display size
+                self.check(Image.open(result[0]).size == shown, "inspect answered another photo")
             result = self.call(client, "compose", "colour", "#00ff00", 12, None)
             if result:
                 self.check(Image.open(result[0]).size == (self.width, 800), "compose used another photo")

@@ -32,7 +32,23 @@ def test_inspect_returns_every_panel_for_a_real_photo(client, pfcn_paths):
     assert len(panels) == 5 and "ms model time" in timing
     for panel in panels:
         picture = np.asarray(Image.open(panel))
-        assert picture.shape[:2] == (800, 600) and picture.std() > 0
+        assert picture.shape[:2] == (640, 480) and picture.std() > 0  # drawn at display size (800x600 photo)
+
+
+def test_a_new_threshold_redraws_the_mask_without_segmenting_again(client, pfcn_paths):
+    from PIL import Image
+
+    *panels, timing = client.predict(handle_file(str(pfcn_paths[0])), 0.5, api_name="/inspect")
+    low, low_text = client.predict(0.05, api_name="/inspect_threshold")
+    high, high_text = client.predict(0.95, api_name="/inspect_threshold")
+    model_time = timing.split(";")[0]
+    assert low_text.startswith(model_time) and high_text.startswith(model_time)  # the same model call
+
+    def covered(text: str) -> int:
+        return int(text.split("covers ")[1].split("%")[0])
+
+    assert covered(low_text) > covered(timing) > covered(high_text)
+    assert Image.open(low).size == Image.open(high).size == Image.open(panels[1]).size
 
 
 def test_inspect_reports_a_missing_photo_as_an_error_message(client):

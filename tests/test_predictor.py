@@ -40,6 +40,15 @@ def test_outputs_are_upsampled_only_when_read(predictor, pfcn_pairs):
     assert result.attention.shape == (800, 600) and "attention" in vars(result)
 
 
+def test_a_resized_prediction_is_the_same_prediction_at_display_size(predictor, pfcn_pairs):
+    full = predictor(pfcn_pairs[0][0])
+    shown = full.resized(400, threshold=0.3)
+    assert shown.image.shape == (400, 300, 3) and shown.confidence.shape == shown.attention.shape == (400, 300)
+    assert shown.threshold == 0.3 and full.threshold == 0.5  # the original is left as it was
+    assert abs(shown.mask.mean() - (full.confidence >= 0.3).mean()) < 0.01
+    assert full.resized(1000).image is full.image  # never enlarged
+
+
 @pytest.mark.parametrize("size", [(256, 192), (255, 191), (100, 75), (700, 500)])
 def test_shrinking_matches_area_averaging_on_a_real_photo(pfcn_pairs, size):
     rgb = pfcn_pairs[0][0][:799]  # an odd height too

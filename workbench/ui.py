@@ -5,7 +5,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from banet import DEFAULT_MODEL, ImageLoadError, load_rgb
+from banet import DEFAULT_MODEL, ImageLoadError, Prediction, load_rgb
 from banet.metrics import evaluate_pair, gradient_alignment
 from data_tools.importers import mask_from_annotation_file
 
@@ -14,10 +14,16 @@ from .compose import MODES, cutout, parse_colour, replace_background
 from .downloads import remove_session, save_png
 from .inputs import PhotoInput
 from .models import Predictors
-from .views import difference_overlay, example_images, inspect_views
+from .views import DISPLAY_SIDE, difference_overlay, example_images, inspect_views, overlay
 
 HEAD = refine_tab.SHORTCUTS  # pass to launch(head=...): keyboard shortcuts of the Refine tab
 PANELS = ("confidence", "mask overlay", "boundary attention", "image gradient", "prediction gradient")
+
+
+def _summary(shown: Prediction, about: str) -> str:
+    """The line under Inspect's button: model time, and how much of the photo is person."""
+    return (f"{shown.seconds * 1000:.0f} ms model time at long side {about}; "
+            f"person covers {shown.mask.mean():.0%} of the photo")
 
 
 def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
@@ -34,24 +40,30 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
             result = predictor(image)
         except ImageLoadError as e:
             raise gr.Error(str(e)) from e
-        result.threshold = threshold  # per request: the predictor is shared by every session
-        views = inspect_views(result)
-        timing = (f"{result.seconds * 1000:.0f} ms model time at long side {predictor.input_size} "
-                  f"({predictor.backend.name}); person covers {result.mask.mean():.0%} of the photo")
-        last = {"image": result.image, "confidence": result.confidence}
-        return [views.get(name) for name in PANELS] + [timing, last]
+        shown = result.resized(DISPLAY_SIDE, threshold)  # the predictor is shared: threshold per request
+        views = inspect_views(shown)
+        last = {"prediction": result, "shown": shown, "about": f"{predictor.input_size} ({predictor.backend.name})"}
+        return [views.get(name) for name in PANELS] + [_summary(shown, last["about"]), last]
+
+    def rethreshold(last: dict | None, threshold: float):
+        """A new threshold redraws the mask panel from the session's last result, without the model."""
+        if not last:
+            return gr.skip(), gr.skip()
+        shown = last["shown"].resized(DISPLAY_SIDE, threshold)
+        return overlay(shown.image, shown.mask), _summary(shown, last["about"])
 
     def compose(last: dict | None, mode: str, colour: str, blur: float, background: str | None,
                 request: gr.Request):
         if not last:
             raise gr.Error("Segment a photo first.")
+        image, confidence = last["prediction"].image, last["prediction"].confidence
         try:
-            composite = replace_background(last["image"], last["confidence"], mode, parse_colour(colour),
+            composite = replace_background(image, confidence, mode, parse_colour(colour),
                                            blur, None if background is None else load_rgb(background))
         except ValueError as e:  # ImageLoadError included
             raise gr.Error(str(e)) from e
         files = [save_png(composite, "composite.png", request),
-                 save_png(cutout(last["image"], last["confidence"]), "cutout-alpha.png", request)]
+                 save_png(cutout(image, confidence), "cutout-alpha.png", request)]
         return composite, files
 
     def compare(image: str | None, annotation_file: str | None, threshold: float, model: str):
@@ -80,18 +92,18 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
         gr.Markdown("# BANet Workbench")
         model = gr.State(weights)  # this session's weights: the default, or its own fine-tuned ones
         model_note = gr.Markdown(f"Weights: `{weights}`")
-        last = gr.State(None)  # this session's last inspected photo and its confidence map
+        last = gr.State(None)  # this session's last Inspect result: full size, and as displayed
         with gr.Tab("Inspect"):
             with gr.Row():
                 photo = PhotoInput(label="photo", type="filepath", elem_id="inspect-photo")
                 with gr.Column():
                     threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="mask threshold")
-                    example = gr.Dropdown(list(examples), label="built-in example")
+                    example = gr.Dropdown(list(examples), value=None, label="built-in example")
                     go = gr.Button("Segment", variant="primary", elem_id="inspect-go")
                     timing = gr.Markdown(elem_id="inspect-timing")
             with gr.Row():
-                outputs = [gr.Image(label=name, interactive=False, elem_id="inspect-" + name.replace(" ", "-"))
-                           for name in PANELS]
+                outputs = [gr.Image(label=name, interactive=False, format="jpeg",
+                                    elem_id="inspect-" + name.replace(" ", "-")) for name in PANELS]
             with gr.Accordion("Replace the background", open=False):
                 with gr.Row():
                     mode = gr.Radio(list(MODES), value="blur", label="new background")
@@ -120,6 +132,8 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
             retrain_tab.build(queue, model, model_note, weights)
         example.change(lambda name: examples.get(name), example, photo)
         go.click(inspect, [photo, threshold, model], outputs + [timing, last], api_name="inspect")
+        threshold.input(rethreshold, [last, threshold], [outputs[PANELS.index("mask overlay")], timing],
+                        api_name="inspect_threshold", trigger_mode="always_last", show_progress="hidden")
         compose_button.click(compose, [last, mode, colour, blur, background], [composite, downloads],
                              api_name="compose")
         compare_button.click(compare, [compare_photo, annotation, compare_threshold, model], [difference, metrics],

@@ -9,7 +9,8 @@ import numpy as np
 from banet import Prediction
 from banet.predictor import GradientField
 
-OVERLAY_COLOUR = np.array([0, 200, 120], np.float32)
+DISPLAY_SIDE = 640  # long side of the Inspect panels: five share a row, so more is never seen
+OVERLAY_COLOUR = (0, 200, 120)
 BAND_COLOUR = np.array([255, 170, 0], np.float32)
 
 
@@ -19,11 +20,19 @@ def heatmap(values: np.ndarray, colormap: int = cv2.COLORMAP_INFERNO) -> np.ndar
     return cv2.cvtColor(cv2.applyColorMap(grey, colormap), cv2.COLOR_BGR2RGB)
 
 
+def _tint(image: np.ndarray, region: np.ndarray, colour, alpha: float) -> np.ndarray:
+    """`image` with `region` blended towards `colour` (in place on a copy; OpenCV's vector code)."""
+    flat = np.empty_like(image)
+    flat[:] = np.asarray(colour, np.uint8)
+    blended = cv2.addWeighted(image, 1 - alpha, flat, alpha, 0)
+    out = image.copy()
+    cv2.copyTo(blended, region.view(np.uint8), out)
+    return out
+
+
 def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Tint the mask's pixels and draw its outline on the photo."""
-    out = image.astype(np.float32)
-    out[mask] = (1 - alpha) * out[mask] + alpha * OVERLAY_COLOUR
-    out = out.astype(np.uint8)
+    out = _tint(image, mask, OVERLAY_COLOUR, alpha)
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(out, contours, -1, (255, 255, 255), max(1, round(max(mask.shape) / 400)))
     return out
@@ -32,11 +41,11 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarr
 def difference_overlay(image: np.ndarray, prediction: np.ndarray, annotation: np.ndarray,
                        alpha: float = 0.55) -> np.ndarray:
     """Agreement in green, false positives (model only) in red, false negatives (annotation only) in blue."""
-    out = image.astype(np.float32)
+    out = image
     for region, colour in ((prediction & annotation, (0, 200, 120)), (prediction & ~annotation, (230, 40, 40)),
                            (~prediction & annotation, (40, 90, 240))):
-        out[region] = (1 - alpha) * out[region] + alpha * np.asarray(colour, np.float32)
-    return out.astype(np.uint8)
+        out = _tint(out, region, colour, alpha)
+    return out
 
 
 def matte_view(alpha: np.ndarray, band: np.ndarray, tint: float = 0.35) -> np.ndarray:
@@ -55,7 +64,7 @@ def gradient_picture(field: GradientField) -> np.ndarray:
 
 
 def inspect_views(result: Prediction) -> dict[str, np.ndarray]:
-    """The side-by-side panels of the Inspect view."""
+    """The side-by-side panels of the Inspect view, at the size of `result` (see `Prediction.resized`)."""
     views = {
         "confidence": heatmap(result.confidence, cv2.COLORMAP_BONE),
         "mask overlay": overlay(result.image, result.mask),

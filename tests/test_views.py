@@ -1,0 +1,35 @@
+"""Inspect and Compare pictures: tints land on their regions only, on a real photo."""
+import cv2
+import numpy as np
+
+from workbench.views import OVERLAY_COLOUR, difference_overlay, overlay
+
+
+def _away_from_edges(mask: np.ndarray, pixels: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)
+    m = mask.astype(np.uint8)
+    inside = cv2.erode(m, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0  # outlines run along the frame
+    return inside, cv2.dilate(m, kernel) == 0
+
+
+def test_the_mask_overlay_tints_the_person_and_leaves_the_rest(pfcn_pairs):
+    rgb, truth = pfcn_pairs[0]
+    mask = truth > 127
+    out = overlay(rgb, mask)
+    inside, outside = _away_from_edges(mask)
+    assert (out[outside] == rgb[outside]).all()
+    blend = 0.5 * rgb[inside].astype(float) + 0.5 * np.array(OVERLAY_COLOUR)
+    assert np.abs(out[inside] - blend).max() <= 1
+
+
+def test_the_difference_overlay_colours_each_kind_of_disagreement(pfcn_pairs):
+    rgb, truth = pfcn_pairs[0]
+    annotation = truth > 127
+    prediction = np.roll(annotation, 40, axis=1)  # the person shifted right: both kinds of error
+    out = difference_overlay(rgb, prediction, annotation).astype(int)
+    shift = out - rgb
+    for region, channel in ((prediction & ~annotation, 0), (~prediction & annotation, 2), (prediction & annotation, 1)):
+        assert region.sum() > 1000
+        assert np.argmax(shift[region].mean(axis=0)) == channel  # red, blue, green
+    untouched = ~(prediction | annotation)
+    assert (out[untouched] == rgb[untouched]).all()
