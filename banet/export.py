@@ -150,6 +150,14 @@ def _prune(folder: Path) -> None:
         old.unlink(missing_ok=True)
 
 
+def calibration_photos(folder: Path, limit: int) -> list[Path]:
+    """Up to `limit` photos of `folder` (or its images/ subfolder), evenly spread over its sorted names."""
+    folder = folder / "images" if (folder / "images").is_dir() else folder
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    step = max(1, len(photos) // limit)
+    return photos[::step][:limit]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m banet.export", description=__doc__)
     parser.add_argument("--weights", default=DEFAULT_MODEL,
@@ -168,14 +176,6 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--int8: no .jpg or .png photos in {args.int8}")
         int8 = quantize_int8(path, path.with_suffix(".int8.onnx"), photos, model.input_size)
         print(f"wrote {int8} ({int8.stat().st_size / 1e6:.1f} MB), calibrated on {len(photos)} photos")
-
-
-def calibration_photos(folder: Path, limit: int) -> list[Path]:
-    """Up to `limit` photos of `folder` (or its images/ subfolder), evenly spread over its sorted names."""
-    folder = folder / "images" if (folder / "images").is_dir() else folder
-    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    step = max(1, len(photos) // limit)
-    return photos[::step][:limit]
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 
 Each row: mean per-image IoU, mIoU, boundary F, Boundary IoU and gradient alignment against the
 human masks, and the median wall time of one call (RGB array in, full-size mask out) on this
-machine. MediaPipe's general model works at 256x256; BANet at --input-size (long side).
+machine, the models taking turns over chunks of --chunk photos. MediaPipe's general model works
+at 256x256; BANet at --input-size (long side).
 A benchmark, not a test.
 """
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Inspect's latency on one session against a local `python app.py`: `python -m benchmarks.inspect_latency`.
 
-Rows (median of --repeats calls, after two warm-up calls, one 600x800 PFCN test photo):
+Rows (median of --rounds x --repeats calls taken in turns, after warm-up calls; one 600x800 PFCN
+test photo):
 - Inspect through gradio_client, which downloads the five panels one after another;
 - Inspect as a browser sees it: the answer, then the five panels fetched at once;
 - a threshold change (no model call: the mask panel is redrawn from the session's last result).
@@ -11,26 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
+from .latency import interleaved_ms
 from .load import PFCN_TEST, free_port, start_app
-
-
-def median_ms(call: Callable[[], object], repeats: int) -> float:
-    for _ in range(2):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,7 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.inspect_latency", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photo", type=Path, default=next(iter(sorted((PFCN_TEST / "images").glob("*.jpg"))), None))
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5, help="turns over the three kinds of call")
+    parser.add_argument("--repeats", type=int, default=2, help="calls of each kind per turn")
     args = parser.parse_args(argv)
     if args.photo is None or not args.photo.is_file():
         parser.error("no photo: pass --photo (the default is the first PFCN test photo in ../shared/data)")
@@ -59,11 +48,11 @@ def main(argv: list[str] | None = None) -> None:
                 "Inspect, answer + panels fetched at once (as a browser does)": as_a_browser,
                 "threshold change (no model call)": lambda: downloading.predict(0.3, api_name="/inspect_threshold"),
             }
-            results = {name: median_ms(call, args.repeats) for name, call in rows.items()}
+            results = interleaved_ms(rows, args.rounds, args.repeats, warmup=2)
     finally:
         server.kill()
     print(f"{args.photo.name}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"median of {args.repeats} calls, one session\n")
+          f"median of {args.rounds} x {args.repeats} calls taken in turns, one session\n")
     print("| call | ms |\n|---|---|")
     for name, ms in results.items():
         print(f"| {name} | {ms:.0f} |")

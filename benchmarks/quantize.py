@@ -20,8 +20,8 @@ from pathlib import Path
 from banet import DEFAULT_MODEL, OnnxBackend, Predictor, load_model
 from banet.export import calibration_photos, cached_onnx, quantize_int8
 from data_tools.dataset import Dataset
-from training.evaluate import pick_samples, score, summarize
 from training.config import DATA_ROOT
+from training.evaluate import pick_samples, score, summarize
 from training.suite import DEFAULT_SUITE_DIR, build_suite
 
 from .compare import banet_calls, replay, take_turns

@@ -26,6 +26,14 @@ def _summary(shown: Prediction, about: str) -> str:
             f"person covers {shown.mask.mean():.0%} of the photo")
 
 
+def rethreshold(last: dict | None, threshold: float):
+    """A new threshold redraws the mask panel from the session's last result, without the model."""
+    if not last:
+        return gr.skip(), gr.skip()
+    shown = last["shown"].resized(DISPLAY_SIDE, threshold)
+    return overlay(shown.image, shown.mask), _summary(shown, last["about"])
+
+
 def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
     predictors = Predictors()
     predictors(weights)  # load the default now: a bad weights folder fails at start-up, not in a request
@@ -44,13 +52,6 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
         views = inspect_views(shown)
         last = {"prediction": result, "shown": shown, "about": f"{predictor.input_size} ({predictor.backend.name})"}
         return [views.get(name) for name in PANELS] + [_summary(shown, last["about"]), last]
-
-    def rethreshold(last: dict | None, threshold: float):
-        """A new threshold redraws the mask panel from the session's last result, without the model."""
-        if not last:
-            return gr.skip(), gr.skip()
-        shown = last["shown"].resized(DISPLAY_SIDE, threshold)
-        return overlay(shown.image, shown.mask), _summary(shown, last["about"])
 
     def compose(last: dict | None, mode: str, colour: str, blur: float, background: str | None,
                 request: gr.Request):
