@@ -15,6 +15,7 @@ from banet import ImageLoadError
 from data_tools import refine, review
 from data_tools.archive import ArchiveError, open_archive
 from data_tools.dataset import Dataset, DatasetError
+from data_tools.proposals import ProposalCache
 
 from .models import Predictors
 from .views import matte_view, overlay
@@ -41,6 +42,15 @@ def prune(root: Path = WORKSPACE, days: float = KEEP_DAYS) -> int:
     return removed
 
 
+def _proposal_cache(root: Path) -> ProposalCache:
+    """Beside an uploaded dataset, so that pruning removes both; for a server folder (local use
+    only), under the workspace, never inside the user's folder."""
+    root = Path(root).resolve()
+    if root.is_relative_to(WORKSPACE.resolve()):
+        return ProposalCache(root.parent / "proposals")
+    return ProposalCache(WORKSPACE.parent / "proposals" / hashlib.sha256(str(root).encode()).hexdigest()[:16])
+
+
 def _upload_dir(browser_key: str, archive: Path) -> Path:
     """Per-browser, per-archive folder: the same upload in the same browser reopens its decisions."""
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
@@ -57,9 +67,10 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
         dataset = Dataset.open(state["root"])
         sample = dataset[state["order"][state["position"]]]
         image, annotation = dataset.read_image(sample), dataset.read_mask(sample)
-        confidence = predictors(state["model"])(image).confidence
-        proposal = refine.refine(image, annotation, confidence, refine.RefineParams(band_px=int(band_px)))
-        return dataset, sample, image, annotation, confidence, proposal
+        predictor = predictors(state["model"])
+        proposal = _proposal_cache(dataset.root).refinement(dataset, sample, predictor,
+                                                             refine.RefineParams(band_px=int(band_px)), state["model"])
+        return dataset, sample, image, annotation, predictor(image).confidence, proposal
 
     def show(state: dict | None, band_px: float):
         if not state or not state["order"]:
@@ -94,12 +105,10 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
         except (ArchiveError, DatasetError) as e:
             raise gr.Error(str(e)) from e
         predictor, scores, unreadable = predictors(model_name), {}, []
-        params = refine.RefineParams(band_px=int(band_px))
+        params, cache = refine.RefineParams(band_px=int(band_px)), _proposal_cache(dataset.root)
         for sample in progress.tqdm(list(dataset), desc="refining: likely improvements first"):
             try:
-                image = dataset.read_image(sample)
-                proposal = refine.refine(image, dataset.read_mask(sample), predictor(image).confidence, params)
-                scores[sample.id] = proposal.priority
+                scores[sample.id] = cache.refinement(dataset, sample, predictor, params, model_name).priority
             except (ImageLoadError, DatasetError, ValueError) as e:  # left out of the queue, and said so
                 unreadable.append(str(e))
         if unreadable:
