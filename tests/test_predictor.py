@@ -169,6 +169,17 @@ def test_unwritable_cache_falls_back_to_pytorch_with_a_warning(fitted_model, mon
         Predictor(fitted_model, backend="tensorrt")
 
 
+def test_int8_export_keeps_the_masks_and_the_training_size(fitted_model, predictor, pfcn_paths, pfcn_pairs, tmp_path):
+    float32 = export_onnx(fitted_model, tmp_path / "banet.onnx")
+    int8 = export.quantize_int8(float32, tmp_path / "banet.int8.onnx", pfcn_paths[8:12], fitted_model.input_size)
+    assert int8.stat().st_size < float32.stat().st_size / 2  # int8 weights
+    quantized = Predictor(OnnxBackend(int8))
+    assert quantized.input_size == 160  # the metadata survives quantisation
+    for rgb, _ in pfcn_pairs[:2]:
+        agree = (quantized(rgb).mask == predictor(rgb).mask).mean()
+        assert 0.97 < agree < 1.0  # close to float32, yet not the float32 graph
+
+
 def test_device_auto_selection_picks_an_available_device():
     assert auto_device().type in ("cuda", "mps", "cpu")
 
