@@ -65,7 +65,7 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
             raise gr.Error(str(e)) from e
         files = [save_png(composite, "composite.png", request),
                  save_png(cutout(image, confidence), "cutout-alpha.png", request)]
-        return composite, files
+        return files[0], files  # the written PNG is shown as it is: no second encoding
 
     def compare(image: str | None, annotation_file: str | None, threshold: float, model: str):
         if image is None or not annotation_file:
@@ -113,7 +113,7 @@ def build_app(weights: str = DEFAULT_MODEL) -> gr.Blocks:
                     background = PhotoInput(label="background image", type="filepath")
                 compose_button = gr.Button("Compose")
                 with gr.Row():
-                    composite = gr.Image(label="composite", format="png", interactive=False)
+                    composite = gr.Image(label="composite", interactive=False)
                     downloads = gr.File(label="download (PNG, and a cutout with alpha)", file_count="multiple")
         with gr.Tab("Compare"):
             with gr.Row():
