@@ -209,6 +209,9 @@ def test_export_downloads_the_refined_dataset_in_each_format(client, pfcn_paths,
 
 def test_retrain_fine_tunes_in_the_background_compares_and_switches_weights(client, pfcn_paths, tmp_path):
     import time
+    import zipfile
+
+    from banet import load_model
 
     _open_three(client, pfcn_paths, tmp_path)
     status, _, table = client.predict(10, 0.3, api_name="/retrain_start")[:3]
@@ -223,7 +226,12 @@ def test_retrain_fine_tunes_in_the_background_compares_and_switches_weights(clie
     assert set(rows) == {"mean IoU", "boundary F", "Boundary IoU", "gradient alignment"}
     assert "on 1 held-out sample |" in table
     note = client.predict(api_name="/retrain_use")
-    assert "fine-tuned" in note
+    assert "fine-tuned" in note and "banet-finetuned-" in note and "/tmp" not in note
+    with zipfile.ZipFile(client.predict(api_name="/retrain_weights")) as zf:
+        zf.extractall(tmp_path / "unzipped")
+    [folder] = (tmp_path / "unzipped").iterdir()
+    assert folder.name.startswith("banet-finetuned-") and folder.name in note
+    assert load_model(folder).input_size == 160  # the downloaded weights load as they are
     *panels, timing = client.predict(handle_file(str(pfcn_paths[0])), 0.5, api_name="/inspect")
     assert "ms model time at long side 160" in timing
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
+import time
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from banet.hub import local_folder
-from data_tools.atomic import write_text
+from data_tools.atomic import atomic_path, write_text
 from data_tools.dataset import Dataset, DatasetError, Sample
 from data_tools.export import write_folder
 
@@ -81,10 +84,13 @@ class FineTuneJob:
     """One fine-tuning run in `folder`: start() returns at once; status() and cancel() from any thread."""
 
     def __init__(self, folder: Path, dataset: Dataset, weights: str, iterations: int,
-                 held_out_fraction: float = 0.2, seed: int = 0) -> None:
+                 held_out_fraction: float = 0.2, seed: int = 0, name: str = "dataset") -> None:
+        """`name`: the dataset's, for the weights' label (`banet-finetuned-<name>-<date and time>`)."""
         if iterations < 1:
             raise JobError("iterations must be at least 1")
         self.folder, self.iterations = Path(folder), iterations
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "dataset"
+        self.label = f"banet-finetuned-{slug}-{time.strftime('%Y%m%d-%H%M')}"
         self.init = local_folder(weights)
         self.train_samples, self.held_out = split_held_out(dataset, held_out_fraction, seed)
         if len(self.train_samples) < 2 or not self.held_out:
@@ -116,6 +122,18 @@ class FineTuneJob:
         model = self.folder / "run" / "model"
         return JobStatus(self._state, iteration, self.iterations, rows, self._message, self._table,
                          str(model) if self._state == "done" else None)
+
+    def pack_weights(self, folder: Path) -> Path:
+        """The trained weights folder (model.safetensors, config.json, model card) as `folder`/<label>.zip,
+        ready for `load_model` once unzipped; written atomically."""
+        model = self.folder / "run" / "model"
+        if self.status().state != "done":
+            raise JobError("the fine-tuning has not finished")
+        out = Path(folder) / f"{self.label}.zip"
+        with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as archive:
+            for file in sorted(p for p in model.iterdir() if p.is_file()):
+                archive.write(file, f"{self.label}/{file.name}")
+        return out
 
     def _run(self) -> None:
         try:

@@ -116,6 +116,7 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
         if not scores:
             raise gr.Error("No sample of this dataset could be read: " + "; ".join(unreadable[:3]))
         state = {"root": str(dataset.root), "model": model_name, "position": 0,
+                 "name": Path(archive).stem if archive else Path(folder).name,
                  "all": sorted(scores, key=scores.get, reverse=True)}
         state["order"] = _filtered(dataset, state["all"], status_filter)
         gr.Info(note.splitlines()[0])

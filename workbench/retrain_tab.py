@@ -47,7 +47,8 @@ def start(queue: dict | None, iterations: float, held_out: float, model: str, jo
         raise gr.Error("Another fine-tuning job is running on this server; try again when it has ended.")
     job_id = uuid.uuid4().hex
     try:
-        job = FineTuneJob(JOBS_DIR / job_id, Dataset.open(queue["root"]), model, int(iterations), held_out)
+        job = FineTuneJob(JOBS_DIR / job_id, Dataset.open(queue["root"]), model, int(iterations), held_out,
+                          name=queue.get("name", "dataset"))
     except (JobError, WeightsError, DatasetError) as e:
         raise gr.Error(str(e)) from e
     job.start()
@@ -56,11 +57,13 @@ def start(queue: dict | None, iterations: float, held_out: float, model: str, jo
 
 
 def poll(job_id: str | None) -> list:
-    """Status line, loss curve, comparison table, the switch button and the timer, for one job."""
+    """Status line, loss curve, comparison table, the switch and download buttons and the timer, for one job."""
     if job_id not in JOBS:
-        return ["No fine-tuning started in this session.", None, "", gr.Button(visible=False), gr.Timer(active=False)]
+        return ["No fine-tuning started in this session.", None, "", gr.Button(visible=False),
+                gr.Button(visible=False), gr.Timer(active=False)]
     status = JOBS[job_id].status()
-    return [describe(status), curve(status), status.table, gr.Button(visible=status.state == "done"),
+    done = status.state == "done"
+    return [describe(status), curve(status), status.table, gr.Button(visible=done), gr.Button(visible=done),
             gr.Timer(active=status.running)]
 
 
@@ -105,7 +108,17 @@ def use_weights(job_id: str | None) -> list:
     if not status or not status.weights:
         raise gr.Error("No fine-tuned weights in this session yet.")
     gr.Info("This session now uses the fine-tuned weights.")
-    return [status.weights, f"Weights: fine-tuned in this session (`{status.weights}`)"]
+    return [status.weights, f"Weights: `{JOBS[job_id].label}`, fine-tuned in this session"]
+
+
+def download_weights(job_id: str | None, request: gr.Request) -> str:
+    """The fine-tuned weights as a zip named by dataset and date: they outlive the session this way."""
+    if job_id not in JOBS:
+        raise gr.Error("No fine-tuned weights in this session yet.")
+    try:
+        return str(JOBS[job_id].pack_weights(session_folder(request)))
+    except JobError as e:
+        raise gr.Error(str(e)) from e
 
 
 def build(queue: gr.State, model: gr.State, model_note: gr.Markdown, default: str) -> None:
@@ -131,13 +144,17 @@ def build(queue: gr.State, model: gr.State, model_note: gr.Markdown, default: st
     table = gr.Markdown()
     with gr.Row():
         use = gr.Button("Use the fine-tuned weights", visible=False)
+        save = gr.Button("Download the fine-tuned weights", visible=False)
         reset = gr.Button("Back to the default weights")
+    weights_file = gr.File(label="fine-tuned weights: model.safetensors, config.json and model card, for "
+                                 "load_model() once unzipped", elem_id="retrain-weights")
     timer = gr.Timer(POLL_SECONDS, active=False)
 
-    shown = [status, plot, table, use, timer]
+    shown = [status, plot, table, use, save, timer]
     export_button.click(export, [queue, kind], download, api_name="export_dataset")
     start_button.click(start, [queue, iterations, held_out, model, job], [job, *shown], api_name="retrain_start")
     timer.tick(poll, job, shown, api_name="retrain_status", show_progress="hidden")
     cancel_button.click(cancel, job, shown, api_name="retrain_cancel")
     use.click(use_weights, job, [model, model_note], api_name="retrain_use")
+    save.click(download_weights, job, weights_file, api_name="retrain_weights")
     reset.click(lambda: [default, f"Weights: `{default}`"], None, [model, model_note], api_name="retrain_reset")
