@@ -222,9 +222,10 @@ def test_retrain_fine_tunes_in_the_background_compares_and_switches_weights(clie
         time.sleep(2)
         status, _, table = client.predict(api_name="/retrain_status")[:3]
     assert "**done**" in status and "iteration 10 of 10" in status
-    rows = {line.split("|")[1].strip(): line.split("|")[2:4] for line in table.splitlines()[2:]}
+    rows = {line.split("|")[1].strip(): line.split("|")[2:4] for line in table.splitlines()[2:] if line.startswith("|")}
     assert set(rows) == {"mean IoU", "boundary F", "Boundary IoU", "gradient alignment"}
-    assert "on 1 held-out sample |" in table
+    assert "on 1 held-out sample |" in table and "Only 1 held-out sample: differences" in table
+    assert "(100%)" in status and "elapsed" in status and "left" not in status
     note = client.predict(api_name="/retrain_use")
     assert "fine-tuned" in note and "banet-finetuned-" in note and "/tmp" not in note
     with zipfile.ZipFile(client.predict(api_name="/retrain_weights")) as zf:

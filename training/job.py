@@ -29,6 +29,7 @@ from .config import CPU_FINETUNE, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: where `python -m training.*` resolves
 HELD_OUT_SPLITS = ("val", "test")
+FEW_HELD_OUT = 10  # below this many held-out samples the comparison says it may be chance
 STATES = ("preparing", "training", "evaluating", "done", "failed", "cancelled")
 
 
@@ -187,6 +188,9 @@ class FineTuneJob:
         count = len(self.held_out)
         lines = [f"| on {count} held-out sample{'s' * (count != 1)} | current weights | fine-tuned |", "|---|---|---|"]
         lines += [f"| {label} | {100 * old[key]:.2f} | {100 * new[key]:.2f} |" for label, key in rows]
+        if count < FEW_HELD_OUT:
+            lines.append(f"\nOnly {count} held-out sample{'s' * (count != 1)}: differences of a few points can be "
+                         "chance; hold out more (or add a val split) before trusting them.")
         return "\n".join(lines)
 
     def _finish(self, state: str, message: str) -> None:

@@ -57,18 +57,28 @@ def start(queue: dict | None, iterations: float, held_out: float, model: str, jo
 
 
 def poll(job_id: str | None) -> list:
-    """Status line, loss curve, comparison table, the switch and download buttons and the timer, for one job."""
+    """Status line, loss curve, comparison table, the switch and download buttons, Start (off while a
+    job runs), Cancel (shown only then) and the timer, for one job."""
     if job_id not in JOBS:
         return ["No fine-tuning started in this session.", None, "", gr.Button(visible=False),
-                gr.Button(visible=False), gr.Timer(active=False)]
+                gr.Button(visible=False), gr.Button(interactive=True), gr.Button(visible=False),
+                gr.Timer(active=False)]
     status = JOBS[job_id].status()
     done = status.state == "done"
     return [describe(status), curve(status), status.table, gr.Button(visible=done), gr.Button(visible=done),
+            gr.Button(interactive=not status.running), gr.Button(visible=status.running),
             gr.Timer(active=status.running)]
 
 
 def describe(status: JobStatus) -> str:
     line = f"**{status.state}** · iteration {status.iteration} of {status.iterations}"
+    timed = [r for r in status.rows if r.get("seconds")]
+    if timed and status.iteration:
+        elapsed = float(timed[-1]["seconds"])
+        line += f" ({status.iteration / status.iterations:.0%}) · {_duration(elapsed)} elapsed"
+        if status.running and status.iteration < status.iterations:
+            left = elapsed / status.iteration * (status.iterations - status.iteration)
+            line += f" · about {_duration(left)} of training left"
     losses = [r for r in status.rows if r.get("loss")]
     if losses:
         line += f" · loss {float(losses[-1]['loss']):.4f}"
@@ -76,6 +86,11 @@ def describe(status: JobStatus) -> str:
     if scored:
         line += f" · held-out IoU {100 * float(scored[-1]['val_iou']):.2f}"
     return line + (f"\n\n{status.message}" if status.message else "")
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
 def curve(status: JobStatus) -> pd.DataFrame | None:
@@ -138,7 +153,7 @@ def build(queue: gr.State, model: gr.State, model_note: gr.Markdown, default: st
         with gr.Column():
             start_button = gr.Button("Fine-tune from the current weights", variant="primary",
                                      elem_id="retrain-start")
-            cancel_button = gr.Button("Cancel", variant="stop")
+            cancel_button = gr.Button("Cancel", variant="stop", visible=False)
     status = gr.Markdown(elem_id="retrain-status")
     plot = gr.LinePlot(x="iteration", y="value", color="term", title="training loss", height=260)
     table = gr.Markdown()
@@ -150,7 +165,7 @@ def build(queue: gr.State, model: gr.State, model_note: gr.Markdown, default: st
                                  "load_model() once unzipped", elem_id="retrain-weights")
     timer = gr.Timer(POLL_SECONDS, active=False)
 
-    shown = [status, plot, table, use, save, timer]
+    shown = [status, plot, table, use, save, start_button, cancel_button, timer]
     export_button.click(export, [queue, kind], download, api_name="export_dataset")
     start_button.click(start, [queue, iterations, held_out, model, job], [job, *shown], api_name="retrain_start")
     timer.tick(poll, job, shown, api_name="retrain_status", show_progress="hidden")
