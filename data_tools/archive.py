@@ -6,6 +6,7 @@ files beside their images; the top folder of the archive may wrap any of them.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import stat
@@ -66,23 +67,26 @@ def _root(folder: Path) -> Path:
 
 
 def detect(folder: Path) -> tuple[str, Iterable[Item] | None]:
-    """(format name, items to import); items is None for a dataset already in this format."""
+    """(format names, items to import); items is None for a dataset already in this format. A zip
+    holding several layouts (images/ + masks/ beside LabelMe files, say) imports each of them."""
     root = _root(folder)
     if (root / MANIFEST).is_file():
         return "dataset", None
+    found: dict[str, Iterable[Item]] = {}
     if (root / "images").is_dir() and (root / "masks").is_dir():
-        return "folders", read_folders(root / "images", root / "masks")
+        found["folders"] = read_folders(root / "images", root / "masks")
     if list(root.glob("**/ann/*.json")):
-        return "supervisely", read_supervisely(root)
-    jsons = sorted(root.glob("*.json"))
-    coco = [j for j in jsons if '"annotations"' in j.read_text(errors="ignore")[:1_000_000]]
-    if coco:
-        images = root / "images" if (root / "images").is_dir() else root
-        return "coco", read_coco(coco[0], images)
-    if jsons:
-        return "labelme", read_labelme(root)
-    raise ArchiveError("found no dataset: expected manifest.jsonl, images/ + masks/, COCO, "
-                       "Supervisely or LabelMe files")
+        found["supervisely"] = read_supervisely(root)
+    jsons = {j: j.read_text(errors="ignore")[:1_000_000] for j in sorted(root.glob("*.json"))}
+    coco = [j for j, text in jsons.items() if '"annotations"' in text]
+    if coco and "folders" not in found:
+        found["coco"] = read_coco(coco[0], root / "images" if (root / "images").is_dir() else root)
+    elif jsons and (not found or any('"shapes"' in text for text in jsons.values())):
+        found["labelme"] = read_labelme(root)  # beside another layout: only when LabelMe files are there
+    if not found:
+        raise ArchiveError("found no dataset: expected manifest.jsonl, images/ + masks/, COCO, "
+                           "Supervisely or LabelMe files")
+    return " + ".join(found), itertools.chain.from_iterable(found.values())
 
 
 def open_archive(archive: Path, workdir: Path) -> tuple[Dataset, str, ImportReport | None]:

@@ -15,6 +15,7 @@ import pytest
 
 from banet.metrics import foreground_iou
 from data_tools import rle
+from data_tools.archive import open_archive
 from data_tools.dataset import MANIFEST, Dataset, DatasetError, sha256_bytes
 from data_tools.importers import import_into, read_coco, read_folders, read_labelme, read_supervisely
 
@@ -245,3 +246,23 @@ def test_commands_refuse_bad_arguments(photos, tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_cli("import", tmp_path / "ds", "--coco", tmp_path / "none.json", photos / "images")
     assert "file not found" in capsys.readouterr().err
+
+
+def test_a_zip_mixing_layouts_imports_each_of_them(photos, tmp_path):
+    """images/ + masks/ beside LabelMe files at the top: both layouts are imported, and named."""
+    files = sorted((photos / "images").iterdir())
+    archive = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for image in files[:2]:
+            zf.write(image, f"images/{image.name}")
+            zf.write(photos / "masks" / f"{image.stem}.png", f"masks/{image.stem}.png")
+        image = files[2]
+        mask = cv2.imread(str(photos / "masks" / f"{image.stem}.png"), cv2.IMREAD_GRAYSCALE)
+        shapes = [{"label": "person", "points": c.tolist(), "shape_type": "polygon"} for c in contours(mask)]
+        zf.write(image, image.name)
+        zf.writestr(f"{image.stem}.json", json.dumps({"shapes": shapes, "imagePath": image.name}))
+    dataset, kind, report = open_archive(archive, tmp_path / "work")
+    assert kind == "folders + labelme"
+    assert sorted(report.imported) == sorted(f.stem for f in files[:3]) and not report.problems
+    assert_same_masks(dataset, photos, 0.95)  # outer polygons leave out the holes of one mask
+    assert {dataset[f.stem].kind for f in files[:3]} == {"mask", "polygon"}
