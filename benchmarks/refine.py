@@ -34,6 +34,7 @@ from banet.targets import boundary_band, edge_band
 from data_tools.dataset import Dataset, Sample
 from data_tools.matting import SHIFTS
 from data_tools.refine import refine
+from training.evaluate import pick_samples
 from training.suite import DEFAULT_SUITE_DIR, build_suite
 
 from .coarse import KINDS
@@ -111,7 +112,7 @@ def _score(job: tuple[int, str]) -> dict:
 
 def score_domain(folder: Path, args: argparse.Namespace, name: str) -> dict:
     """(kind, method) -> per-photo rows, photos shared among `args.workers` processes."""
-    samples = sorted(Dataset.open(folder), key=lambda s: s.id)[:args.limit]
+    samples = pick_samples(Dataset.open(folder), args.limit)
     jobs = [(index, sample.id) for index, sample in enumerate(samples)]
     rows: dict[tuple[str, str], list[tuple]] = {}
     with multiprocessing.get_context("fork").Pool(args.workers, _start_worker,

@@ -11,16 +11,15 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from banet import Predictor
-
 from .atomic import write_bytes
 from .dataset import Dataset, DatasetError, Sample
-from .refine import METHOD, RefineParams, Refinement, refine
+from .refine import METHOD, RefineParams, Refinement
 
 
 class ProposalCache:
@@ -59,14 +58,14 @@ class ProposalCache:
                             band_px=refinement.band_px, confidence=refinement.confidence, changed=refinement.changed)
         write_bytes(self.folder / f"{key}.npz", buffer.getvalue())
 
-    def refinement(self, dataset: Dataset, sample: Sample, predictor: Predictor, params: RefineParams,
-                   model: str) -> Refinement:
-        """The sample's proposal: from the cache, else computed (model, then matting) and kept."""
+    def refinement(self, dataset: Dataset, sample: Sample, params: RefineParams, model: str,
+                   compute: Callable[[], Refinement]) -> Refinement:
+        """The sample's proposal: from the cache, else `compute()`d (e.g. `refine.refine_sample`) and kept.
+        A caller that already holds the photo and the model's confidence computes from them."""
         key = self.key(dataset, sample, params, model)
         cached = self.get(key, params)
         if cached is not None:
             return cached
-        image = dataset.read_image(sample)
-        result = refine(image, dataset.read_mask(sample), predictor(image).confidence, params)
+        result = compute()
         self.put(key, result)
         return result

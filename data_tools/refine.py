@@ -150,14 +150,18 @@ class Proposal:
     refinement: Refinement
 
 
+def refine_sample(dataset: Dataset, sample: Sample, predictor: Predictor,
+                  params: RefineParams = RefineParams()) -> Refinement:
+    """`refine` on a dataset sample, guided by the predictor's confidence."""
+    image = dataset.read_image(sample)
+    return refine(image, dataset.read_mask(sample), predictor(image).confidence, params)
+
+
 def propose_all(dataset: Dataset, predictor: Predictor, samples: list[Sample],
                 params: RefineParams = RefineParams()) -> list[Proposal]:
     """A proposal per sample, likely improvements (highest confidence) first, unchanged ones last."""
-    proposals = []
-    for sample in tqdm(samples, desc="refine", unit="img", leave=False):
-        image = dataset.read_image(sample)
-        result = refine(image, dataset.read_mask(sample), predictor(image).confidence, params)
-        proposals.append(Proposal(sample, result))
+    proposals = [Proposal(sample, refine_sample(dataset, sample, predictor, params))
+                 for sample in tqdm(samples, desc="refine", unit="img", leave=False)]
     return sorted(proposals, key=lambda p: p.refinement.priority, reverse=True)
 
 

@@ -8,7 +8,7 @@ from banet import Predictor, load_model
 from benchmarks.coarse import polygon
 from data_tools.dataset import Dataset, DatasetError
 from data_tools.proposals import ProposalCache
-from data_tools.refine import RefineParams
+from data_tools.refine import RefineParams, refine_sample
 
 from .helpers import read_pair
 
@@ -37,31 +37,41 @@ def sloppy(pfcn_paths, tmp_path) -> Dataset:
 def test_a_proposal_is_computed_once_and_read_back_identical(sloppy, tmp_path):
     predictor, cache, params = Counting(Predictor(load_model())), ProposalCache(tmp_path / "cache"), RefineParams()
     sample = sloppy["photo"]
-    first = cache.refinement(sloppy, sample, predictor, params, "banet-64")
-    again = cache.refinement(sloppy, sample, predictor, params, "banet-64")
+
+    def compute(chosen: RefineParams = params):
+        return lambda: refine_sample(sloppy, sample, predictor, chosen)
+
+    first = cache.refinement(sloppy, sample, params, "banet-64", compute())
+    again = cache.refinement(sloppy, sample, params, "banet-64", compute())
     assert predictor.calls == 1 and first.changed
     for field in ("alpha", "mask", "band"):
         assert np.array_equal(getattr(first, field), getattr(again, field))
     assert (again.band_px, again.confidence, again.changed, again.params) == (
         first.band_px, first.confidence, first.changed, first.params)
-    cache.refinement(sloppy, sample, predictor, RefineParams(band_px=20), "banet-64")  # other parameters
-    cache.refinement(sloppy, sample, predictor, params, "other-weights")  # other weights
+    narrow = RefineParams(band_px=20)
+    cache.refinement(sloppy, sample, narrow, "banet-64", compute(narrow))  # other parameters
+    cache.refinement(sloppy, sample, params, "other-weights", compute())  # other weights
     assert predictor.calls == 3
 
 
 def test_a_new_annotation_or_a_damaged_entry_is_recomputed(sloppy, tmp_path):
     predictor, cache, params = Counting(Predictor(load_model())), ProposalCache(tmp_path / "cache"), RefineParams()
-    first = cache.refinement(sloppy, sloppy["photo"], predictor, params, "banet-64")
+    sample = sloppy["photo"]
+
+    def compute():
+        return refine_sample(sloppy, sample, predictor, params)
+
+    first = cache.refinement(sloppy, sample, params, "banet-64", compute)
     sloppy.set_mask("photo", first.mask, "accept", kind="refined")
-    after = cache.refinement(sloppy, sloppy["photo"], predictor, params, "banet-64")
+    after = cache.refinement(sloppy, sample, params, "banet-64", compute)
     assert predictor.calls == 2 and not after.changed  # the accepted proposal already follows the edges
     for entry in (tmp_path / "cache").glob("*.npz"):
         entry.write_bytes(entry.read_bytes()[:100])
-    cache.refinement(sloppy, sloppy["photo"], predictor, params, "banet-64")
+    cache.refinement(sloppy, sample, params, "banet-64", compute)
     assert predictor.calls == 3
 
 
 def test_a_missing_photo_is_a_dataset_error_naming_it(sloppy, tmp_path):
     sloppy.image_path(sloppy["photo"]).unlink()
     with pytest.raises(DatasetError, match="photo: cannot read"):
-        ProposalCache(tmp_path / "cache").refinement(sloppy, sloppy["photo"], None, RefineParams(), "banet-64")
+        ProposalCache(tmp_path / "cache").refinement(sloppy, sloppy["photo"], RefineParams(), "banet-64", lambda: None)

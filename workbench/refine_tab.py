@@ -18,7 +18,7 @@ from data_tools.dataset import Dataset, DatasetError
 from data_tools.proposals import ProposalCache
 
 from .models import Predictors
-from .views import matte_view, overlay
+from .views import matte_view, overlay, tint
 
 WORKSPACE = Path(os.environ.get("BANET_WORKSPACE", Path(tempfile.gettempdir()) / "banet-workbench" / "datasets"))
 FILTERS = ("all", *review.STATUSES)
@@ -67,10 +67,11 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
         dataset = Dataset.open(state["root"])
         sample = dataset[state["order"][state["position"]]]
         image, annotation = dataset.read_image(sample), dataset.read_mask(sample)
-        predictor = predictors(state["model"])
-        proposal = _proposal_cache(dataset.root).refinement(dataset, sample, predictor,
-                                                             refine.RefineParams(band_px=int(band_px)), state["model"])
-        return dataset, sample, image, annotation, predictor(image).confidence, proposal
+        confidence = predictors(state["model"])(image).confidence
+        params = refine.RefineParams(band_px=int(band_px))
+        proposal = _proposal_cache(dataset.root).refinement(
+            dataset, sample, params, state["model"], lambda: refine.refine(image, annotation, confidence, params))
+        return dataset, sample, image, annotation, confidence, proposal
 
     def show(state: dict | None, band_px: float):
         if not state or not state["order"]:
@@ -80,8 +81,7 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
         header = (f"**{sample.id}** ({state['position'] + 1} of {len(state['order'])} in this view) · "
                   f"status: {review.status(sample)} · {_verdict(proposal)} · band {proposal.band_px} px · "
                   f"{done} of {total} reviewed")
-        tint = (proposal.mask[..., None] / 255.0) * PROPOSAL_TINT
-        background = (image * (1 - tint) + np.array(ADD) * tint).astype(np.uint8)
+        background = tint(image, proposal.mask > 127, ADD, PROPOSAL_TINT)
         editor = {"background": background, "layers": [], "composite": None}
         state = {**state, "shown": (sample.id, band_px, proposal)}  # what a decision on it accepts
         return [overlay(image, annotation > 127), overlay(image, confidence >= 0.5),
@@ -108,7 +108,9 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
         params, cache = refine.RefineParams(band_px=int(band_px)), _proposal_cache(dataset.root)
         for sample in progress.tqdm(list(dataset), desc="refining: likely improvements first"):
             try:
-                scores[sample.id] = cache.refinement(dataset, sample, predictor, params, model_name).priority
+                proposal = cache.refinement(dataset, sample, params, model_name,
+                                            lambda: refine.refine_sample(dataset, sample, predictor, params))
+                scores[sample.id] = proposal.priority
             except (ImageLoadError, DatasetError, ValueError) as e:  # left out of the queue, and said so
                 unreadable.append(str(e))
         if unreadable:

@@ -11,7 +11,7 @@ from banet.predictor import GradientField
 
 DISPLAY_SIDE = 640  # long side of the Inspect panels: five share a row, so more is never seen
 OVERLAY_COLOUR = (0, 200, 120)
-BAND_COLOUR = np.array([255, 170, 0], np.float32)
+BAND_COLOUR = (255, 170, 0)
 
 
 def heatmap(values: np.ndarray, colormap: int = cv2.COLORMAP_INFERNO) -> np.ndarray:
@@ -20,8 +20,8 @@ def heatmap(values: np.ndarray, colormap: int = cv2.COLORMAP_INFERNO) -> np.ndar
     return cv2.cvtColor(cv2.applyColorMap(grey, colormap), cv2.COLOR_BGR2RGB)
 
 
-def _tint(image: np.ndarray, region: np.ndarray, colour, alpha: float) -> np.ndarray:
-    """`image` with `region` blended towards `colour` (in place on a copy; OpenCV's vector code)."""
+def tint(image: np.ndarray, region: np.ndarray, colour, alpha: float) -> np.ndarray:
+    """A copy of `image` with the pixels of `region` (bool) blended towards `colour` by `alpha`."""
     flat = np.empty_like(image)
     flat[:] = np.asarray(colour, np.uint8)
     blended = cv2.addWeighted(image, 1 - alpha, flat, alpha, 0)
@@ -32,7 +32,7 @@ def _tint(image: np.ndarray, region: np.ndarray, colour, alpha: float) -> np.nda
 
 def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Tint the mask's pixels and draw its outline on the photo."""
-    out = _tint(image, mask, OVERLAY_COLOUR, alpha)
+    out = tint(image, mask, OVERLAY_COLOUR, alpha)
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(out, contours, -1, (255, 255, 255), max(1, round(max(mask.shape) / 400)))
     return out
@@ -44,15 +44,14 @@ def difference_overlay(image: np.ndarray, prediction: np.ndarray, annotation: np
     out = image
     for region, colour in ((prediction & annotation, (0, 200, 120)), (prediction & ~annotation, (230, 40, 40)),
                            (~prediction & annotation, (40, 90, 240))):
-        out = _tint(out, region, colour, alpha)
+        out = tint(out, region, colour, alpha)
     return out
 
 
-def matte_view(alpha: np.ndarray, band: np.ndarray, tint: float = 0.35) -> np.ndarray:
+def matte_view(alpha: np.ndarray, band: np.ndarray, amount: float = 0.35) -> np.ndarray:
     """The soft matte in grey, the band it was solved in tinted amber."""
-    grey = np.repeat((np.clip(alpha, 0, 1) * 255)[..., None], 3, axis=2)
-    grey[band] = (1 - tint) * grey[band] + tint * BAND_COLOUR
-    return (grey + 0.5).astype(np.uint8)
+    grey = (np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return tint(np.repeat(grey[..., None], 3, axis=2), band, BAND_COLOUR, amount)
 
 
 def gradient_picture(field: GradientField) -> np.ndarray:
