@@ -1,9 +1,12 @@
-"""BANet Workbench: `python app.py` serves the app on the bundled default weights."""
+"""BANet Workbench: `python app.py` serves the app on the bundled default weights (`--help`: settings)."""
 import os
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from workbench.settings import APP_CACHE, parse_args
 
-from workbench.ui import HEAD, build_app  # noqa: E402  (after the analytics switch)
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("GRADIO_TEMP_DIR", str(APP_CACHE))  # before Gradio is imported
+
+from workbench.ui import launch  # noqa: E402
 
 if __name__ == "__main__":
-    build_app().queue(default_concurrency_limit=2).launch(head=HEAD)
+    launch(parse_args())

@@ -9,8 +9,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-ImageInput = str | os.PathLike | Image.Image | np.ndarray
+ImageInput = str | os.PathLike | BinaryIO | Image.Image | np.ndarray
 MAX_PIXELS = 64_000_000  # larger images are refused as likely decompression bombs
+
+
+REDUCIBLE = ("L", "LA", "RGB", "RGBA", "I", "F")  # modes PIL's Image.reduce takes as they are
 
 
 class ImageLoadError(ValueError):
@@ -55,15 +58,27 @@ def pil_to_rgb(image: Image.Image) -> np.ndarray:
     return np.array(image.convert("RGB"))  # a writable copy
 
 
-def open_image(path: str | os.PathLike | BinaryIO) -> Image.Image:
-    """Open and fully decode an image file (or binary stream), or raise ImageLoadError naming it."""
+def working_size(height: int, width: int, long_side: int) -> tuple[int, int]:
+    """(h, w) with the long side scaled to `long_side`, aspect kept."""
+    scale = long_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def open_image(path: str | os.PathLike | BinaryIO, decode: bool = True,
+               max_side: int | None = None) -> Image.Image:
+    """Open an image file (or binary stream) and decode it, or raise ImageLoadError naming it. The size
+    is checked against MAX_PIXELS before anything is decoded. decode=False reads the header only;
+    max_side lets a JPEG decode at a reduced DCT scale (at least max_side on its long side)."""
     name = Path(path).name if isinstance(path, (str, os.PathLike)) else "image data"
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         image = Image.open(path)
         if image.width * image.height > MAX_PIXELS:
             raise ImageLoadError(f"{name}: {image.width}x{image.height} exceeds the {MAX_PIXELS} pixel limit")
-        image.load()
+        if max_side and image.format == "JPEG":
+            image.draft("RGB", (max_side, max_side))
+        if decode:
+            image.load()
         return image
     except ImageLoadError:
         raise
@@ -75,16 +90,60 @@ def open_image(path: str | os.PathLike | BinaryIO) -> Image.Image:
         raise ImageLoadError(f"{name}: corrupt or truncated image ({e})") from e
 
 
-def load_rgb(source: ImageInput) -> np.ndarray:
-    """Any supported input -> (H,W,3) uint8 RGB array."""
+def load_rgb(source: ImageInput, max_side: int | None = None) -> np.ndarray:
+    """Any supported input -> (H,W,3) uint8 RGB array; with max_side, one whose long side is larger
+    is shrunk to it (a JPEG file as it is decoded, so its full size is never held)."""
     if isinstance(source, np.ndarray):
-        return array_to_rgb(source)
-    if isinstance(source, Image.Image):
-        return pil_to_rgb(source)
-    if isinstance(source, (str, os.PathLike)):
-        with open_image(source) as image:
-            return pil_to_rgb(image)
-    raise ImageLoadError(f"unsupported input type {type(source).__name__}")
+        rgb = array_to_rgb(source)
+    elif isinstance(source, Image.Image):
+        rgb = pil_to_rgb(source)
+    elif isinstance(source, (str, os.PathLike)) or hasattr(source, "read"):
+        with open_image(source, max_side=max_side) as image:
+            rgb = pil_to_rgb(_reduced(image, max_side) if max_side else image)
+    else:
+        raise ImageLoadError(f"unsupported input type {type(source).__name__}")
+    return shrink_to(rgb, max_side) if max_side else rgb
+
+
+def _reduced(image: Image.Image, long_side: int) -> Image.Image:
+    """A decoded image box-averaged by a whole factor to at least `long_side`, EXIF kept, so that a
+    huge photo is never converted (and copied) at full size; shrink_to finishes the job."""
+    factor = max(image.size) // long_side
+    if factor < 2 or image.mode.startswith("I;16"):  # 16-bit: pil_to_rgb scales it, convert() would clip
+        return image
+    if image.mode not in REDUCIBLE:
+        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    small = image.reduce(factor)
+    small.info = dict(image.info)  # the EXIF orientation, applied by pil_to_rgb
+    return small
+
+
+def shrink_to(a: np.ndarray, long_side: int) -> np.ndarray:
+    """`a` with its long side at most `long_side` (area interpolation), or `a` itself when it fits."""
+    if max(a.shape[:2]) <= long_side:
+        return a
+    h, w = working_size(*a.shape[:2], long_side)
+    return cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def image_size(path: str | os.PathLike | BinaryIO) -> tuple[int, int]:
+    """(h, w) of an image file as load_rgb returns it (EXIF orientation applied), from its header."""
+    with open_image(path, decode=False) as image:
+        width, height = image.size
+        if _header_exif(image).get(0x0112, 1) in (5, 6, 7, 8):  # orientations that swap width and height
+            width, height = height, width
+    return height, width
+
+
+def _header_exif(image: Image.Image) -> Image.Exif:
+    """The EXIF found before the pixel data: PNG's getexif() would decode the whole image to look
+    for an eXIf chunk after it."""
+    if image.format != "PNG":
+        return image.getexif()
+    exif = Image.Exif()
+    if "exif" in image.info:
+        exif.load(image.info["exif"])
+    return exif
 
 
 def cover_crop(a: np.ndarray, size: tuple[int, int], interpolation: int | None = None) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .backends import Backend, make_backend
 from .gradients import Gradients, map_gradients, photo_gradients
-from .image_io import ImageInput, load_rgb
+from .image_io import ImageInput, load_rgb, working_size
 from .model import BANet
 
 PAD_MULTIPLE = 32
@@ -79,12 +79,6 @@ class Prediction:
 
 def _field(g: Gradients) -> GradientField:
     return GradientField(g.gx[0, 0].numpy(), g.gy[0, 0].numpy())
-
-
-def working_size(height: int, width: int, long_side: int) -> tuple[int, int]:
-    """(h, w) with the long side scaled to `long_side`, aspect kept."""
-    scale = long_side / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def shrink(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:

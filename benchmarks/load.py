@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             for s in sessions:
                 s.join()
             elapsed = time.monotonic() - started
-            downloads = server_tmp / "banet-workbench" / "downloads"
+            downloads = server_tmp / "gradio" / "banet-downloads"  # workbench.downloads.DOWNLOADS, in its TMPDIR
             leftover = []
             for _ in range(30):  # unload runs when each session's heartbeat ends
                 leftover = [p.name for p in downloads.iterdir()] if downloads.is_dir() else []

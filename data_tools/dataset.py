@@ -24,6 +24,7 @@ from .atomic import write_bytes, write_text
 MANIFEST = "manifest.jsonl"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 KINDS = ("mask", "polygon", "rle", "bitmap", "refined")  # how the mask was made
+MAX_MANIFEST_BYTES = 32 * 1024**2  # larger manifests are refused before reading (about 60,000 samples)
 
 
 class DatasetError(ValueError):
@@ -47,7 +48,7 @@ class Sample:
     image: str  # path relative to the dataset root
     mask: str
     split: str = "train"
-    source: str = ""  # where the annotation came from (file or tool)
+    source: str = ""  # where the annotation came from (file or tool), relative to the imported folder
     kind: str = "mask"
     history: list[Revision] = field(default_factory=list)
 
@@ -101,6 +102,7 @@ class Dataset:
         self.root = Path(root)
         self.samples: dict[str, Sample] = {s.id: s for s in samples}
         self.read_only = read_only  # plain images/ + masks/ folders are never written to
+        self._replaced: list[Path] = []  # files superseded by set_mask / set_image, removed once save() names the new ones
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -167,10 +169,14 @@ class Dataset:
                                "import it first: python -m data_tools.import DEST --folders ...")
 
     def save(self) -> None:
-        """Rewrite manifest.jsonl atomically."""
+        """Rewrite manifest.jsonl atomically, then remove the mask files it no longer names."""
         self._check_writable()
-        lines = [json.dumps(asdict(s), ensure_ascii=False) for s in self]
-        write_text(self.root / MANIFEST, "".join(line + "\n" for line in lines))
+        write_text(self.root / MANIFEST, manifest_text(self))
+        named = {self.mask_path(s) for s in self} | {self.image_path(s) for s in self}
+        for path in self._replaced:
+            if path not in named:
+                path.unlink(missing_ok=True)
+        self._replaced.clear()
 
     def add(self, sample_id: str, image_bytes: bytes, image_suffix: str, mask: np.ndarray, *,
             split: str = "train", source: str = "", kind: str = "mask", note: str = "") -> Sample:
@@ -190,37 +196,65 @@ class Dataset:
         self.samples[sample_id] = sample
         return sample
 
+    def set_image(self, sample_id: str, image_bytes: bytes, image_suffix: str) -> None:
+        """Give a sample a new photo file (images/<id>.<checksum><suffix>); the old one goes as in set_mask."""
+        self._check_writable()
+        sample = self.samples[sample_id]
+        new = f"images/{sample.id}.{sha256_bytes(image_bytes)[:16]}{image_suffix.lower()}"
+        write_bytes(self.root / new, image_bytes)
+        if new != sample.image:
+            self._replaced.append(self.image_path(sample))
+            sample.image = new
+
     def set_mask(self, sample_id: str, mask: np.ndarray, action: str, note: str = "",
                  kind: str | None = None, details: dict | None = None) -> Revision:
-        """Replace a sample's mask (atomically) and record the step in its history."""
+        """Give a sample a new mask and record the step in its history; call save() afterwards.
+
+        The new mask goes to a new file (masks/<id>.<checksum>.png) and the old one is removed only
+        once save() has written a manifest naming the new one: a crash at any point leaves the
+        manifest and the mask it names in agreement, and the original never lost.
+        """
         self._check_writable()
         sample = self.samples[sample_id]
         png = encode_mask(mask)
-        write_bytes(self.mask_path(sample), png)
-        revision = Revision(action, sha256_bytes(png), now(), note, details or {})
+        sha = sha256_bytes(png)
+        new = f"masks/{sample.id}.{sha[:16]}.png"
+        write_bytes(self.root / new, png)
+        if new != sample.mask:
+            self._replaced.append(self.mask_path(sample))
+            sample.mask = new
+        revision = Revision(action, sha, now(), note, details or {})
         sample.history.append(revision)
         if kind is not None:
             sample.kind = kind
         return revision
 
 
+def manifest_text(samples: Iterable[Sample]) -> str:
+    """manifest.jsonl's content: one JSON object per sample."""
+    return "".join(json.dumps(asdict(s), ensure_ascii=False) + "\n" for s in samples)
+
+
 def _read_manifest(path: Path) -> list[Sample]:
+    """The manifest's samples, read line by line after its size is checked."""
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise DatasetError(f"{path.name}: larger than {MAX_MANIFEST_BYTES // 1024**2} MB")
+    samples, ids = [], set()
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with open(path, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    sample = _checked(Sample.from_json(json.loads(line)))
+                except (json.JSONDecodeError, TypeError, ValueError) as e:
+                    raise DatasetError(f"{path.name} line {number}: not a valid sample record ({e})") from e
+                if sample.id in ids:
+                    raise DatasetError(f"{path.name} line {number}: sample id {sample.id!r} appears twice")
+                ids.add(sample.id)
+                samples.append(sample)
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"{path.name}: not readable as UTF-8 text ({e})") from e
-    samples, ids = [], set()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            sample = _checked(Sample.from_json(json.loads(line)))
-        except (json.JSONDecodeError, TypeError, ValueError) as e:
-            raise DatasetError(f"{path.name} line {number}: not a valid sample record ({e})") from e
-        if sample.id in ids:
-            raise DatasetError(f"{path.name} line {number}: sample id {sample.id!r} appears twice")
-        ids.add(sample.id)
-        samples.append(sample)
     return samples
 
 
@@ -243,5 +277,5 @@ def _paired_samples(root: Path) -> list[Sample]:
     for image in sorted((root / "images").iterdir()):
         if image.suffix.lower() in IMAGE_SUFFIXES and image.stem in masks:
             samples.append(Sample(image.stem, f"images/{image.name}", f"masks/{image.stem}.png",
-                                  split=root.name, source=str(root)))
+                                  split=root.name, source=f"masks/{image.stem}.png"))
     return samples

@@ -12,15 +12,15 @@ import shutil
 import sys
 import tempfile
 import zipfile
-from dataclasses import asdict
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePath
 
 import numpy as np
 from tqdm import tqdm
 
 from . import rle
 from .atomic import atomic_path, write_text
-from .dataset import MANIFEST, Dataset, DatasetError, Sample, encode_mask
+from .dataset import MANIFEST, Dataset, DatasetError, Sample, encode_mask, manifest_text
 
 FORMATS = ("folder", "coco", "zip")
 
@@ -67,12 +67,18 @@ def coco_document(dataset: Dataset, splits: list[str] | None = None) -> dict:
             "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
 
 
+def public_source(source: str) -> str:
+    """A sample's source as it may leave this machine: an absolute path (datasets imported before
+    sources were kept relative) is cut to its file name and folder."""
+    path = PurePath(source)
+    return "/".join(path.parts[-2:]) if path.is_absolute() else source
+
+
 def export_zip(dataset: Dataset, out: Path, splits: list[str] | None = None) -> int:
     """The dataset format (images/, masks/, manifest.jsonl) in one zip, written atomically."""
     samples = dataset.select(splits)
     with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-        manifest = "".join(json.dumps(asdict(s), ensure_ascii=False) + "\n" for s in samples)
-        archive.writestr(MANIFEST, manifest)
+        archive.writestr(MANIFEST, manifest_text(replace(s, source=public_source(s.source)) for s in samples))
         for sample in tqdm(samples, desc="zip", unit="img", leave=False):
             archive.write(dataset.image_path(sample), sample.image, compress_type=zipfile.ZIP_STORED)
             archive.write(dataset.mask_path(sample), sample.mask)

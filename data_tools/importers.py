@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,12 +17,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import ImageOps
 
-from banet.image_io import ImageLoadError, open_image
+from banet.image_io import ImageLoadError, image_size, open_image
 
 from . import rle
 from .dataset import IMAGE_SUFFIXES, Dataset, DatasetError, read_mask
+from .resize import shrink_pair
 
 
 @dataclass
@@ -49,16 +50,22 @@ class ImportReport:
     imported: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     soft: list[str] = field(default_factory=list)  # imported masks with values other than 0 and 255
+    shrunk: list[str] = field(default_factory=list)  # photos (and masks) shrunk to the importer's long side
 
     def summary(self) -> str:
         lines = [f"imported {len(self.imported)} samples, skipped {len(self.problems)}"]
         if self.soft:
             lines.append(f"  {len(self.soft)} masks are not binary (values between 0 and 255); kept as soft "
                          f"masks: {', '.join(self.soft[:5])}{' ...' if len(self.soft) > 5 else ''}")
+        if self.shrunk:
+            lines.append(f"  {len(self.shrunk)} photos were larger than this server's limit and were shrunk with "
+                         f"their masks (recorded in their history): {', '.join(self.shrunk[:5])}"
+                         f"{' ...' if len(self.shrunk) > 5 else ''}")
         return "\n".join(lines + [f"  skipped {p}" for p in self.problems])
 
 
 Item = Annotation | Problem
+MAX_JSON_BYTES = 32 * 1024**2  # larger annotation files are refused before reading: parsing takes up to 25x their size
 # What a malformed annotation file raises while it is read or rasterized.
 MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError, zlib.error, cv2.error)
 
@@ -114,7 +121,7 @@ def read_folders(images: Path, masks: Path) -> Iterator[Item]:
         except DatasetError as e:
             yield Problem(mask_file.name, str(e).split(": ", 1)[-1])
             continue
-        yield Annotation(image.stem, image, image.suffix, mask, "mask", str(mask_file))
+        yield Annotation(image.stem, image, image.suffix, mask, "mask", f"{masks.name}/{mask_file.name}")
     for stem, mask_file in sorted(mask_files.items()):
         yield Problem(mask_file.name, f"no image for this mask in {images}")
 
@@ -210,7 +217,7 @@ def _supervisely_raster(objects: list[dict]) -> Callable[[int, int], np.ndarray]
                 mask = np.maximum(mask, polygon(height, width))
             elif kind == "bitmap":
                 bitmap = obj["bitmap"]
-                part = _decode_bitmap(bitmap["data"])
+                part = _decode_bitmap(bitmap["data"], (height, width))
                 x, y = (int(v) for v in bitmap["origin"])
                 if x < 0 or y < 0:
                     raise ValueError(f"bitmap origin {x},{y} is outside the image")
@@ -224,12 +231,18 @@ def _supervisely_raster(objects: list[dict]) -> Callable[[int, int], np.ndarray]
     return raster
 
 
-def _decode_bitmap(data: str, max_bytes: int = 64 << 20) -> np.ndarray:
-    """Supervisely bitmap: base64 of zlib-compressed PNG; alpha (or gray) > 0 is the object."""
+def _decode_bitmap(data: str, image_size: tuple[int, int], max_bytes: int = 64 << 20) -> np.ndarray:
+    """Supervisely bitmap: base64 of zlib-compressed PNG; alpha (or gray) > 0 is the object. A bitmap
+    larger than the image it belongs to, image_size=(h, w), is refused before it is decoded."""
     inflater = zlib.decompressobj()
     raw = inflater.decompress(base64.b64decode(data, validate=True), max_bytes)
     if inflater.unconsumed_tail:
         raise ValueError(f"bitmap inflates to more than {max_bytes >> 20} MB")
+    if raw[:8] != b"\x89PNG\r\n\x1a\n" or len(raw) < 24:
+        raise ValueError("bitmap is not a PNG")
+    width, height = struct.unpack(">II", raw[16:24])  # the IHDR chunk: the PNG's size, before decoding
+    if height > image_size[0] or width > image_size[1]:
+        raise ValueError(f"bitmap is {width}x{height}, larger than the image ({image_size[1]}x{image_size[0]})")
     png = np.frombuffer(raw, np.uint8)
     image = cv2.imdecode(png, cv2.IMREAD_UNCHANGED)
     if image is None:
@@ -277,6 +290,8 @@ def _labelme_raster(shapes: list[dict], labels: set[str] | None) -> Callable[[in
 
 def _load_json(path: Path) -> dict | Problem:
     try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            return Problem(path.name, f"larger than {MAX_JSON_BYTES // 1024**2} MB")
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         return Problem(path.name, f"not readable JSON ({e})")
@@ -285,21 +300,26 @@ def _load_json(path: Path) -> dict | Problem:
 
 # --- validation and import ------------------------------------------------------------------
 
-def image_bytes_and_size(image: Path | bytes, name: str) -> tuple[bytes, tuple[int, int]]:
-    """The encoded image and its (h, w) after EXIF orientation; ImageLoadError if unusable."""
+def image_bytes_and_size(image: Path | bytes, name: str, max_side: int | None = None) -> tuple[bytes, tuple[int, int]]:
+    """The encoded image and its (h, w) after EXIF orientation; ImageLoadError if unusable. It is
+    decoded once to check it, unless its long side is above max_side: shrink_pair decodes it then,
+    at a reduced scale."""
     if isinstance(image, Path):
         if not image.is_file():
             raise ImageLoadError(f"{name}: image file not found")
         data = image.read_bytes()
     else:
         data = image
-    with open_image(io.BytesIO(data)) as decoded:
-        width, height = ImageOps.exif_transpose(decoded).size
-    return data, (height, width)
+    size = image_size(io.BytesIO(data))
+    if not (max_side and max(size) > max_side):
+        open_image(io.BytesIO(data)).close()
+    return data, size
 
 
-def import_into(dataset: Dataset, items: Iterable[Item], split: str = "train") -> ImportReport:
-    """Validate and add every annotation; problems are collected, never raised. Saves the manifest."""
+def import_into(dataset: Dataset, items: Iterable[Item], split: str = "train",
+                max_side: int | None = None) -> ImportReport:
+    """Validate and add every annotation; problems are collected, never raised. Saves the manifest.
+    With max_side, larger photos are shrunk with their masks as they are added."""
     report = ImportReport()
     for item in items:
         if isinstance(item, Problem):
@@ -309,7 +329,7 @@ def import_into(dataset: Dataset, items: Iterable[Item], split: str = "train") -
         try:
             if item.sample_id in dataset.samples:
                 raise ValueError(f"sample id {item.sample_id!r} already in the dataset")
-            data, size = image_bytes_and_size(item.image, name)
+            data, size = image_bytes_and_size(item.image, name, max_side)
             if item.declared_size and item.declared_size != size:
                 raise ValueError(f"annotation says {item.declared_size[1]}x{item.declared_size[0]}, "
                                  f"image is {size[1]}x{size[0]}")
@@ -318,10 +338,16 @@ def import_into(dataset: Dataset, items: Iterable[Item], split: str = "train") -
                 raise ValueError(f"mask is {mask.shape[1]}x{mask.shape[0]}, image is {size[1]}x{size[0]}")
             if not mask.any():
                 raise ValueError("mask is empty (no person pixels)")
-            dataset.add(item.sample_id, data, item.image_suffix or ".jpg", mask, split=split,
-                        source=item.source, kind=item.kind)
+            soft = cv2.countNonZero(cv2.inRange(mask, 1, 254)) > 0  # values between 0 and 255, before shrinking
+            suffix, note = item.image_suffix or ".jpg", ""
+            if max_side and max(size) > max_side:
+                data, suffix, mask = shrink_pair(data, suffix, mask, max_side)
+                note = f"shrunk from {size[1]}x{size[0]} to long side {max_side}"
+                report.shrunk.append(item.sample_id)
+            dataset.add(item.sample_id, data, suffix, mask, split=split, source=item.source, kind=item.kind,
+                        note=note)
             report.imported.append(item.sample_id)
-            if ((mask > 0) & (mask < 255)).any():
+            if soft:
                 report.soft.append(item.sample_id)
         except ImageLoadError as e:
             report.problems.append(Problem(name, str(e).split(": ", 1)[-1]))

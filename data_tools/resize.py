@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
@@ -12,9 +13,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from banet.predictor import working_size
+from banet.image_io import ImageLoadError, load_rgb, shrink_to
 
-from .dataset import Dataset, DatasetError, Revision, now
+from .dataset import Dataset, DatasetError, Revision, Sample, now
 
 
 def encode_image(rgb: np.ndarray, suffix: str, quality: int = 95) -> tuple[bytes, str]:
@@ -28,11 +29,29 @@ def encode_image(rgb: np.ndarray, suffix: str, quality: int = 95) -> tuple[bytes
     return data.tobytes(), ext
 
 
-def shrink(a: np.ndarray, long_side: int) -> np.ndarray:
-    if max(a.shape[:2]) <= long_side:
-        return a
-    h, w = working_size(*a.shape[:2], long_side)
-    return cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)
+def shrink_pair(image_bytes: bytes, suffix: str, mask: np.ndarray, long_side: int) -> tuple[bytes, str, np.ndarray]:
+    """An encoded photo and its mask (same size) with the long side at most `long_side`; returned as
+    they are when they fit. A JPEG is decoded at a reduced scale, never at full size."""
+    if max(mask.shape) <= long_side:
+        return image_bytes, suffix, mask
+    data, suffix = encode_image(load_rgb(io.BytesIO(image_bytes), long_side), suffix)
+    return data, suffix, shrink_to(mask, long_side)
+
+
+def shrink_sample(dataset: Dataset, sample: Sample, long_side: int) -> bool:
+    """Shrink a sample larger than `long_side` in place, photo and mask; the history records it.
+    Returns whether it was shrunk; call dataset.save() afterwards."""
+    mask = dataset.read_mask(sample)
+    if max(mask.shape) <= long_side:
+        return False
+    try:
+        data, suffix, small = shrink_pair(dataset.image_path(sample).read_bytes(), Path(sample.image).suffix,
+                                          mask, long_side)
+    except (OSError, ImageLoadError) as e:
+        raise DatasetError(f"{sample.image}: {e}") from e
+    dataset.set_image(sample.id, data, suffix)
+    dataset.set_mask(sample.id, small, "resize", note=f"long side {long_side}")
+    return True
 
 
 def resize_dataset(source: Dataset, dest: Path, long_side: int, quality: int = 95) -> Dataset:
@@ -43,9 +62,9 @@ def resize_dataset(source: Dataset, dest: Path, long_side: int, quality: int = 9
         raise ValueError("--quality must be between 1 and 100")
     out = Dataset.create(dest)
     for sample in tqdm(list(source), desc="resize", unit="img"):
-        data, suffix = encode_image(shrink(source.read_image(sample), long_side), Path(sample.image).suffix,
+        data, suffix = encode_image(shrink_to(source.read_image(sample), long_side), Path(sample.image).suffix,
                                     quality)
-        mask = shrink(source.read_mask(sample), long_side)
+        mask = shrink_to(source.read_mask(sample), long_side)
         added = out.add(sample.id, data, suffix, mask, split=sample.split, source=sample.source,
                         kind=sample.kind)
         sha = added.history[0].sha256

@@ -1,6 +1,8 @@
 """The viewer answers through gradio_client on a real photo."""
 import os
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from workbench.ui import HEAD, build_app  # noqa: E402
+from workbench.settings import Settings  # noqa: E402
+from workbench.ui import launch  # noqa: E402
 
 from .helpers import latest_dataset, zip_pairs  # noqa: E402
 
@@ -17,8 +20,7 @@ from .helpers import latest_dataset, zip_pairs  # noqa: E402
 def client(fitted_model, tmp_path_factory):
     weights = tmp_path_factory.mktemp("weights") / "fitted"
     fitted_model.save_pretrained(weights)
-    app = build_app(str(weights))
-    app.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, head=HEAD)
+    app = launch(Settings(weights=str(weights)), prevent_thread_lock=True, quiet=True)
     try:
         yield Client(app.local_url, verbose=False)
     finally:
@@ -273,37 +275,44 @@ def test_broken_uploads_get_a_clear_message_not_a_traceback(client, pfcn_paths, 
 def test_a_closed_session_leaves_no_downloads_or_jobs_behind(client, pfcn_paths, tmp_path):
     import time
 
-    from workbench import retrain_tab
-    from workbench.downloads import DOWNLOADS
+    from gradio.utils import get_upload_folder
 
-    session = Client(client.src, verbose=False)
+    from workbench.downloads import DOWNLOADS
+    from workbench.settings import JOBS_DIR
+
+    started = time.time()
+    session = Client(client.src, verbose=False, download_files=tmp_path / "client")  # not in Gradio's folder
     session.predict(handle_file(str(pfcn_paths[0])), 0.5, api_name="/inspect")
     composite, _ = session.predict("blur", "#000000", 12, None, api_name="/compose")
     _open_three(session, pfcn_paths, tmp_path)
     session.predict("coco", api_name="/export_dataset")
+    jobs_dir = JOBS_DIR
+    before = set(jobs_dir.glob("*"))
     session.predict(4000, 0.3, api_name="/retrain_start")
+    [job] = set(jobs_dir.glob("*")) - before
     folder = DOWNLOADS / "".join(c for c in session.session_hash if c.isalnum())
-    jobs = [retrain_tab.JOBS[j].folder for j, owner in retrain_tab.OWNERS.items() if owner == session.session_hash]
-    assert len(list(folder.rglob("*.png"))) == 2 and len(list(folder.rglob("*.zip"))) == 1 and jobs[0].is_dir()
+    assert len(list(folder.rglob("*.png"))) == 2 and len(list(folder.rglob("*.zip"))) == 1 and job.is_dir()
+    # Gradio serves the session's files where they are: no copy in its cache outlives the session
+    copies = [p for p in Path(get_upload_folder()).rglob("cutout-alpha.png")
+              if DOWNLOADS not in p.parents and p.stat().st_mtime >= started]
+    assert copies == []
     session.close()  # as a closed browser tab: Gradio's unload event
     deadline = time.monotonic() + 60
-    while (folder.exists() or jobs[0].exists()) and time.monotonic() < deadline:
+    while (folder.exists() or job.exists()) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not folder.exists() and not jobs[0].exists()
+    assert not folder.exists() and not job.exists()
 
 
 def test_the_server_hands_out_only_its_own_results(client, pfcn_paths, tmp_path):
     import httpx
 
     from workbench import refine_tab
-    from workbench.downloads import DOWNLOADS
 
     _open_three(client, pfcn_paths, tmp_path)
     client.predict(handle_file(str(pfcn_paths[0])), 0.5, api_name="/inspect")
     client.predict("blur", "#000000", 12, None, api_name="/compose")  # served to the client via Gradio's cache
     manifest = next(refine_tab.WORKSPACE.rglob("manifest.jsonl"))
-    original = next(DOWNLOADS.rglob("*.png"))
-    for path in ["/etc/passwd", __file__, str(pfcn_paths[0]), str(manifest), str(original)]:
+    for path in ["/etc/passwd", __file__, str(pfcn_paths[0]), str(manifest)]:
         answer = httpx.get(f"{client.src.rstrip('/')}/gradio_api/file={path}")
         assert answer.status_code in (403, 404), (path, answer.status_code)
 

@@ -14,7 +14,8 @@ playwright = pytest.importorskip("playwright.sync_api")
 if not CHROMIUM.is_file():
     pytest.skip(f"{CHROMIUM} not installed (Debian package chromium; .ci/run installs it)", allow_module_level=True)
 
-from workbench.ui import HEAD, build_app  # noqa: E402
+from workbench.settings import Settings  # noqa: E402
+from workbench.ui import launch  # noqa: E402
 
 from .helpers import latest_dataset, zip_pairs  # noqa: E402
 
@@ -26,9 +27,7 @@ TIMEOUT_MS = 120_000
 
 @pytest.fixture(scope="module")
 def app_url():
-    app = build_app()  # the bundled default weights, as `python app.py` serves them
-    app.queue(default_concurrency_limit=2).launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                                                  head=HEAD)
+    app = launch(Settings(), prevent_thread_lock=True, quiet=True)  # as `python app.py` serves it
     try:
         yield app.local_url
     finally:

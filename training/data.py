@@ -16,10 +16,9 @@ import torch
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from banet.image_io import cover_crop, load_rgb
+from banet.image_io import cover_crop, load_rgb, shrink_to
 from banet.targets import boundary_band
 from data_tools.dataset import Dataset, Sample
-from data_tools.resize import shrink
 
 from .composite import Box, cover_box, crop, paste_person, person_box, random_crop, touches_bottom, upper_body_box
 from .config import TrainConfig
@@ -95,8 +94,8 @@ class PhotoSet:
 def load_photos(entries: Sequence[Entry], long_side: int, desc: str = "decode") -> PhotoSet:
     images, masks = [], []
     for e in tqdm(entries, desc=desc, unit="img", leave=False):
-        images.append(shrink(e.dataset.read_image(e.sample), long_side))
-        masks.append(shrink(e.dataset.read_mask(e.sample), long_side))
+        images.append(shrink_to(e.dataset.read_image(e.sample), long_side))
+        masks.append(shrink_to(e.dataset.read_mask(e.sample), long_side))
     return PhotoSet(images, masks, [person_box(m) for m in masks],
                     np.array([e.source for e in entries]), [e.key for e in entries])
 
@@ -105,7 +104,7 @@ def load_backgrounds(folder: str | None, long_side: int) -> list[np.ndarray]:
     """The person-free photos of the training scenes (the held-out scenes are left out)."""
     if not folder:
         return []
-    return [shrink(load_rgb(p), long_side) for p in background_paths(folder, held_out=False)]
+    return [shrink_to(load_rgb(p), long_side) for p in background_paths(folder, held_out=False)]
 
 
 class Framer:

@@ -7,9 +7,12 @@ from its folder (`config.json`, `train.log`, `run/`, `eval/`).
 from __future__ import annotations
 
 import csv
+import ctypes
 import json
+import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -31,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]  # the repository: where `python -m t
 HELD_OUT_SPLITS = ("val", "test")
 FEW_HELD_OUT = 10  # below this many held-out samples the comparison says it may be chance
 STATES = ("preparing", "training", "evaluating", "done", "failed", "cancelled")
+MAX_ITERATIONS = 100_000
+PID_FILE = "pid"  # the running step's process id, for kill_orphans
 
 
 class JobError(ValueError):
@@ -85,11 +90,13 @@ class FineTuneJob:
     """One fine-tuning run in `folder`: start() returns at once; status() and cancel() from any thread."""
 
     def __init__(self, folder: Path, dataset: Dataset, weights: str, iterations: int,
-                 held_out_fraction: float = 0.2, seed: int = 0, name: str = "dataset") -> None:
-        """`name`: the dataset's, for the weights' label (`banet-finetuned-<name>-<date and time>`)."""
-        if iterations < 1:
-            raise JobError("iterations must be at least 1")
-        self.folder, self.iterations = Path(folder), iterations
+                 held_out_fraction: float = 0.2, seed: int = 0, name: str = "dataset",
+                 max_seconds: float = math.inf) -> None:
+        """`name`: the dataset's, for the weights' label (`banet-finetuned-<name>-<date and time>`);
+        `max_seconds`: the job is stopped, and fails saying so, once it has run this long."""
+        if not 1 <= iterations <= MAX_ITERATIONS:
+            raise JobError(f"iterations must be a whole number from 1 to {MAX_ITERATIONS}")
+        self.folder, self.iterations, self.max_seconds = Path(folder), int(iterations), max_seconds
         slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "dataset"
         self.label = f"banet-finetuned-{slug}-{time.strftime('%Y%m%d-%H%M')}"
         self.init = local_folder(weights)
@@ -100,18 +107,20 @@ class FineTuneJob:
         self.dataset = dataset
         self._state, self._message, self._table = "preparing", "", ""
         self._process: subprocess.Popen | None = None
+        self._started = math.nan  # time.monotonic() at start()
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"finetune-{self.folder.name}")
 
     def start(self) -> None:
+        self._started = time.monotonic()
         self._thread.start()
 
     def cancel(self) -> None:
         self._cancelled.set()
         with self._lock:
             if self._process and self._process.poll() is None:
-                self._process.terminate()
+                _kill_group(self._process.pid, signal.SIGTERM)
 
     def wait(self, timeout: float | None = None) -> JobStatus:
         self._thread.join(timeout)
@@ -169,9 +178,17 @@ class FineTuneJob:
                 return True
             self._state = state
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            with open(log_path, "wb") as log:
-                self._process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        code = self._process.wait()
+            with open(log_path, "wb") as log:  # its own process group, killed with the server (see _die_with_parent)
+                self._process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                                 start_new_session=True, preexec_fn=_die_with_parent)
+            write_text(self.folder / PID_FILE, str(self._process.pid))
+        try:
+            code = self._process.wait(timeout=max(0.0, self.max_seconds - (time.monotonic() - self._started)))
+        except subprocess.TimeoutExpired:
+            _kill_group(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+            self._finish("failed", f"stopped: the job ran past its time limit of {self.max_seconds / 60:.0f} minutes")
+            return True
         if self._cancelled.is_set():
             self._finish("cancelled", "cancelled")
             return True
@@ -195,6 +212,38 @@ class FineTuneJob:
 
     def _finish(self, state: str, message: str) -> None:
         self._state, self._message = state, message
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGKILL when the thread that started it (the job's,
+    which waits on it to the end) dies, as it does with the server. Elsewhere kill_orphans covers it."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the child leads its own group: its workers go with it
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_orphans(jobs: Path) -> int:
+    """Kill training processes a previous server left running (their folders under `jobs` name them);
+    returns how many groups were signalled. Call at start-up, before the old job folders are removed."""
+    killed = 0
+    for pid_file in jobs.glob(f"*/{PID_FILE}"):
+        try:
+            pid = int(pid_file.read_text())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue  # ended, or not a Linux /proc: nothing to check it against
+        if b"training." in command:  # the same pid may belong to an unrelated process by now
+            _kill_group(pid, signal.SIGKILL)
+            killed += 1
+    return killed
 
 
 def _read_rows(path: Path) -> list[dict]:

@@ -1,16 +1,23 @@
-"""Files handed to the browser, in one folder per session that is removed when the session ends."""
+"""A session's files: what it was handed, in one folder per session, and the uploads it used; both
+are removed when the session ends.
+
+The folders live inside Gradio's own cache, so Gradio serves them as they are instead of keeping a
+second copy that would outlive the session."""
 from __future__ import annotations
 
 import shutil
-import tempfile
+import threading
 import uuid
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from gradio.utils import get_upload_folder
 from PIL import Image
 
-DOWNLOADS = Path(tempfile.gettempdir()) / "banet-workbench" / "downloads"
+DOWNLOADS = Path(get_upload_folder()) / "banet-downloads"
+UPLOADS = Path(get_upload_folder())
+KEEP_DOWNLOADS = 8  # a session's most recent results kept; older ones are removed as new ones are written
 PNG_LEVEL = 1  # zlib level: 4x faster to write than PIL's default 6 for 15% more bytes (800x600 photo)
 
 
@@ -21,9 +28,13 @@ def _session_root(request: gr.Request | None) -> Path:
 
 
 def session_folder(request: gr.Request | None) -> Path:
-    """A fresh folder inside the session's own."""
-    folder = _session_root(request) / uuid.uuid4().hex
+    """A fresh folder inside the session's own; the session's older ones beyond KEEP_DOWNLOADS go."""
+    root = _session_root(request)
+    folder = root / uuid.uuid4().hex
     folder.mkdir(parents=True)
+    older = sorted(root.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_DOWNLOADS]
+    for stale in older:
+        shutil.rmtree(stale, ignore_errors=True)
     return folder
 
 
@@ -34,7 +45,36 @@ def save_png(array: np.ndarray, name: str, request: gr.Request | None) -> str:
     return str(path)
 
 
+_users: dict[Path, set[str]] = {}  # an upload in Gradio's cache -> the sessions that used it
+_users_lock = threading.Lock()
+
+
+def used_uploads(request: gr.Request | None, *paths: str | None) -> None:
+    """Note that this session read these uploads, so that they go when the last session using them
+    ends (the same file sent twice is one file in Gradio's cache)."""
+    session = getattr(request, "session_hash", None)
+    files = [Path(p).resolve() for p in paths if p]
+    with _users_lock:
+        for path in files if session else ():
+            if path.is_relative_to(UPLOADS.resolve()) and not path.is_relative_to(DOWNLOADS.resolve()):
+                _users.setdefault(path, set()).add(session)
+
+
 def remove_session(request: gr.Request) -> None:
-    """Delete everything this session was handed (called when its browser tab closes)."""
-    if request.session_hash:
-        shutil.rmtree(_session_root(request), ignore_errors=True)
+    """Delete everything this session was handed, and the uploads no other session uses (called when
+    its browser tab closes)."""
+    if not request.session_hash:
+        return
+    shutil.rmtree(_session_root(request), ignore_errors=True)
+    with _users_lock:
+        unused = [path for path, sessions in _users.items() if not (sessions - {request.session_hash})]
+        for path, sessions in _users.items():
+            sessions.discard(request.session_hash)
+        for path in unused:
+            del _users[path]
+    for path in unused:
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()  # Gradio keeps each upload in a folder of its own
+        except OSError:
+            pass

@@ -1,12 +1,18 @@
 """Upload components whose bad files reach the user as a clear message, never a traceback."""
 from __future__ import annotations
 
+import io
+
 import gradio as gr
+from gradio.data_classes import FileData
 from PIL import Image
+
+from banet.image_io import MAX_PIXELS
 
 
 class PhotoInput(gr.Image):
-    """gr.Image for uploads: use it with type="filepath" and decode the file with banet.load_rgb.
+    """gr.Image for uploads: use it with type="filepath" and image_mode=None, so Gradio hands over the
+    uploaded file untouched (no decoding, no re-encoding), and decode it with banet.load_rgb.
 
     (No __init__ here: Gradio reads a component's properties from its __init__ signature.)
     """
@@ -20,3 +26,24 @@ class PhotoInput(gr.Image):
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             name = getattr(payload, "orig_name", None) or "the upload"
             raise gr.Error(f"{name}: not a readable image ({e.__class__.__name__})") from e
+
+
+class EditInput(gr.ImageEditor):
+    """gr.ImageEditor whose uploaded layers are checked against `max_pixels` before they are decoded."""
+
+    max_pixels = MAX_PIXELS  # set per app: edits larger than a working-size photo are refused
+
+    def get_block_name(self) -> str:
+        return "imageeditor"
+
+    def convert_and_format_image(self, file, flatten_on_white: bool = False):
+        if file is not None:
+            try:
+                source = file.path if isinstance(file, FileData) else io.BytesIO(file)
+                with Image.open(source) as image:
+                    width, height = image.size
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+                raise gr.Error(f"The edit is not a readable image ({e.__class__.__name__}).") from e
+            if width * height > self.max_pixels:
+                raise gr.Error(f"The edit is {width}x{height}, larger than any photo here: refused.")
+        return super().convert_and_format_image(file, flatten_on_white)

@@ -1,11 +1,10 @@
 """The Refine tab: open a dataset, review model-guided refinements worst first, decide."""
 from __future__ import annotations
 
+import errno
 import hashlib
+import ipaddress
 import os
-import shutil
-import tempfile
-import time
 from pathlib import Path
 
 import gradio as gr
@@ -13,33 +12,20 @@ import numpy as np
 
 from banet import ImageLoadError
 from data_tools import refine, review
-from data_tools.archive import ArchiveError, open_archive
+from data_tools.archive import ArchiveError, open_archive, unpacked_size
 from data_tools.dataset import Dataset, DatasetError
 from data_tools.proposals import ProposalCache
 
+from . import disk
+from .downloads import used_uploads
+from .inputs import EditInput
 from .models import Predictors
+from .settings import MB, WORKSPACE, Settings
 from .views import matte_view, overlay, tint
 
-WORKSPACE = Path(os.environ.get("BANET_WORKSPACE", Path(tempfile.gettempdir()) / "banet-workbench" / "datasets"))
 FILTERS = ("all", *review.STATUSES)
-LOCAL = "SPACE_ID" not in os.environ  # a server folder may only be opened when running locally
-KEEP_DAYS = float(os.environ.get("BANET_KEEP_DAYS", 7))  # uploaded datasets untouched this long are removed
 ADD, REMOVE = (255, 0, 180), (0, 229, 255)  # brush colours: paint the person / paint background
 PROPOSAL_TINT = 0.35  # how strongly the proposed mask tints the photo under the brush
-
-
-def prune(root: Path = WORKSPACE, days: float = KEEP_DAYS) -> int:
-    """Remove uploaded datasets (root/<browser>/<archive>) untouched for `days`; returns how many."""
-    cutoff, removed = time.time() - days * 86400, 0
-    for folder in root.glob("*/*"):
-        touched = [folder, *folder.glob("dataset/manifest.jsonl")]
-        if folder.is_dir() and max(p.stat().st_mtime for p in touched) < cutoff:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
-    for browser in root.glob("*"):
-        if browser.is_dir() and not any(browser.iterdir()):
-            browser.rmdir()
-    return removed
 
 
 def _proposal_cache(root: Path) -> ProposalCache:
@@ -53,15 +39,42 @@ def _proposal_cache(root: Path) -> ProposalCache:
 
 def _upload_dir(browser_key: str, archive: Path) -> Path:
     """Per-browser, per-archive folder: the same upload in the same browser reopens its decisions."""
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    with open(archive, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
     key = "".join(c for c in browser_key if c.isalnum())[:32] or "anonymous"
-    return WORKSPACE / key / digest
+    return WORKSPACE / key / digest.hexdigest()[:16]
 
 
-def build(predictors: Predictors, model: gr.State) -> gr.State:
+def _from_loopback(request: gr.Request | None) -> bool:
+    host = getattr(getattr(request, "client", None), "host", None) or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _open_upload(archive: Path, key: str, settings: Settings) -> tuple[Dataset, str]:
+    """Unpack (or reopen) an uploaded archive within the disk budgets; returns the dataset and a note."""
+    workdir = _upload_dir(key, archive)
+    budget = settings.session_disk_mb * MB
+    if not (workdir / "dataset").is_dir():
+        needed = disk.UPLOAD_FACTOR * unpacked_size(archive)
+        evicted = disk.make_room(WORKSPACE, workdir, needed, budget, settings.total_disk_mb * MB,
+                                 settings.state_minutes * 60)
+        if any(p.parent == workdir.parent for p in evicted):
+            gr.Info("Your oldest uploads were removed to make room for this one.")
+    dataset, kind, report = open_archive(archive, workdir, settings.max_side, budget // disk.UPLOAD_FACTOR)
+    return dataset, f"opened {kind} archive" + (f": {report.summary()}" if report else "")
+
+
+def build(predictors: Predictors, model: gr.State, settings: Settings) -> gr.State:
     """Lay out the tab inside the current Blocks context; returns the session's review queue state."""
     browser_key = gr.BrowserState("", storage_key="banet-workbench-key")
-    queue = gr.State(None)  # {"root", "model", "all", "order", "position", "shown"}: this session's review queue
+    # {"root", "model", "all", "order", "position", "shown"}: this session's review queue
+    queue = gr.State(None, time_to_live=settings.state_minutes * 60)
+    heavy = {"concurrency_id": "heavy", "concurrency_limit": settings.heavy_calls}
 
     def current(state: dict, band_px: float):
         dataset = Dataset.open(state["root"])
@@ -88,22 +101,26 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
                 overlay(image, proposal.mask > 127), matte_view(proposal.alpha, proposal.band), editor, header, state]
 
     def open_dataset(archive: str | None, folder: str, key: str, status_filter: str, band_px: float,
-                     model_name: str, progress=gr.Progress()):
+                     model_name: str, request: gr.Request, progress=gr.Progress()):
         if not key:
             key = os.urandom(12).hex()
+        server_folders = settings.allow_server_folders and _from_loopback(request)
+        used_uploads(request, archive)
         try:
             if archive:
-                dataset, kind, report = open_archive(Path(archive), _upload_dir(key, Path(archive)))
-                note = f"opened {kind} archive" + (f": {report.summary()}" if report else "")
-            elif folder and LOCAL:
+                dataset, note = _open_upload(Path(archive), key, settings)
+            elif folder and server_folders:
                 dataset, note = Dataset.open(folder), f"opened {folder}"
                 if dataset.read_only:
                     raise DatasetError(f"{folder} has no manifest.jsonl; import it first "
                                        "(python -m data_tools.import) so decisions can be saved")
             else:
-                raise gr.Error("Upload a zip archive" + (" or give a dataset folder on this server." if LOCAL else "."))
-        except (ArchiveError, DatasetError) as e:
+                raise gr.Error("Upload a zip archive" + (" or give a dataset folder on this machine."
+                                                         if server_folders else "."))
+        except (ArchiveError, DatasetError, disk.DiskFull) as e:
             raise gr.Error(str(e)) from e
+        except OSError as e:
+            raise gr.Error(_disk_message(e, "The dataset could not be unpacked")) from e
         predictor, scores, unreadable = predictors(model_name), {}, []
         params, cache = refine.RefineParams(band_px=int(band_px)), _proposal_cache(dataset.root)
         for sample in progress.tqdm(list(dataset), desc="refining: likely improvements first"):
@@ -153,13 +170,16 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
         details = refine.provenance(dataset, sample, proposal, state["model"])
         if decision == "edit":
             details["method"] = "brush"
-        review.decide(dataset, sample.id, decision, mask, details)
+        try:
+            review.decide(dataset, sample.id, decision, mask, details)
+        except OSError as e:
+            raise gr.Error(_disk_message(e, "The decision was not saved")) from e
         return step(state, 1, band_px)
 
     with gr.Row():
         archive = gr.File(label="dataset zip (this format, images/ + masks/, COCO, Supervisely or LabelMe)",
                           file_types=[".zip"], elem_id="refine-archive")
-        folder = gr.Textbox(label="or a dataset folder on this server", visible=LOCAL)
+        folder = gr.Textbox(label="or a dataset folder on this machine", visible=settings.allow_server_folders)
         with gr.Column():
             status_filter = gr.Radio(list(FILTERS), value="all", label="show")
             band_px = gr.Slider(0, 150, value=0, step=1, label="band width in pixels (0 = automatic: "
@@ -169,7 +189,7 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
     with gr.Row():
         views = [gr.Image(label=name, interactive=False)
                  for name in ("annotation", "model prediction", "proposed refinement", "matte (band in amber)")]
-    editor = gr.ImageEditor(label="edit the proposal (tinted): pink paints person, cyan paints background; "
+    editor = EditInput(label="edit the proposal (tinted): pink paints person, cyan paints background; "
                                   "undo per stroke; then 'Save edit'", type="numpy", layers=False,
                             brush=gr.Brush(colors=[_hex(ADD), _hex(REMOVE)], default_size=12, color_mode="fixed"))
     with gr.Row():
@@ -180,17 +200,27 @@ def build(predictors: Predictors, model: gr.State) -> gr.State:
         following = gr.Button("Next ▶ (n)", elem_id="refine-next")
 
     outputs = views + [editor, header, queue]
+    editor.max_pixels = settings.max_side ** 2  # edit layers larger than a working-size photo are refused
     open_button.click(open_dataset, [archive, folder, browser_key, status_filter, band_px, model],
-                      outputs + [browser_key], api_name="refine_open")
-    status_filter.change(refilter, [queue, status_filter, band_px], outputs, api_name="refine_filter")
-    band_px.change(lambda s, w: show(s, w), [queue, band_px], outputs, api_name="refine_band", trigger_mode="always_last")
-    previous.click(lambda s, w: step(s, -1, w), [queue, band_px], outputs, api_name="refine_previous")
-    following.click(lambda s, w: step(s, 1, w), [queue, band_px], outputs, api_name="refine_next")
-    accept.click(lambda s, w: decide(s, "accept", w, None), [queue, band_px], outputs, api_name="refine_accept")
-    reject.click(lambda s, w: decide(s, "reject", w, None), [queue, band_px], outputs, api_name="refine_reject")
+                      outputs + [browser_key], api_name="refine_open", **heavy)
+    status_filter.change(refilter, [queue, status_filter, band_px], outputs, api_name="refine_filter", **heavy)
+    band_px.change(lambda s, w: show(s, w), [queue, band_px], outputs, api_name="refine_band",
+                   trigger_mode="always_last", **heavy)
+    previous.click(lambda s, w: step(s, -1, w), [queue, band_px], outputs, api_name="refine_previous", **heavy)
+    following.click(lambda s, w: step(s, 1, w), [queue, band_px], outputs, api_name="refine_next", **heavy)
+    accept.click(lambda s, w: decide(s, "accept", w, None), [queue, band_px], outputs, api_name="refine_accept",
+                 **heavy)
+    reject.click(lambda s, w: decide(s, "reject", w, None), [queue, band_px], outputs, api_name="refine_reject",
+                 **heavy)
     save_edit.click(lambda s, w, e: decide(s, "edit", w, e), [queue, band_px, editor], outputs,
-                    api_name="refine_edit")
+                    api_name="refine_edit", **heavy)
     return queue
+
+
+def _disk_message(error: OSError, what: str) -> str:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{what}: the server's disk is full. Nothing was changed; try again later."
+    return f"{what} ({error.strerror or error}). Nothing was changed."
 
 
 def _verdict(proposal: refine.Refinement) -> str:

@@ -1,9 +1,7 @@
 """The Export & retrain tab: download the refined dataset, fine-tune on it, compare, switch weights."""
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
+import math
 
 import gradio as gr
 import pandas as pd
@@ -14,12 +12,9 @@ from data_tools.export import DOWNLOADS, export_download
 from training.job import FineTuneJob, JobError, JobStatus
 
 from .downloads import session_folder
-from .refine_tab import WORKSPACE
+from .jobs import JobRegistry
+from .settings import Settings
 
-JOBS_DIR = WORKSPACE.parent / "jobs"
-MAX_JOBS = int(os.environ.get("BANET_MAX_JOBS", 1))  # fine-tuning jobs at once on this server
-JOBS: dict[str, FineTuneJob] = {}  # by job id; a session keeps only its own id
-OWNERS: dict[str, str] = {}  # job id -> session hash, to clean up when the session ends
 TERMS = ("loss", "segmentation", "boundary", "refine")
 POLL_SECONDS = 2.0
 
@@ -34,40 +29,78 @@ def export(queue: dict | None, kind: str, request: gr.Request, progress=gr.Progr
         export_download(dataset, out, kind)
     except DatasetError as e:
         raise gr.Error(str(e)) from e
+    except OSError as e:
+        raise gr.Error(f"The export could not be written ({e.strerror or e}); nothing was changed.") from e
     return str(out)
 
 
-def start(queue: dict | None, iterations: float, held_out: float, model: str, job_id: str | None,
-          request: gr.Request):
-    if not queue:
-        raise gr.Error("Open a dataset in the Refine tab first.")
-    if job_id in JOBS and JOBS[job_id].status().running:
-        raise gr.Error("This session's fine-tuning is still running: cancel it or wait for it to end.")
-    if sum(job.status().running for job in JOBS.values()) >= MAX_JOBS:
-        raise gr.Error("Another fine-tuning job is running on this server; try again when it has ended.")
-    job_id = uuid.uuid4().hex
-    try:
-        job = FineTuneJob(JOBS_DIR / job_id, Dataset.open(queue["root"]), model, int(iterations), held_out,
-                          name=queue.get("name", "dataset"))
-    except (JobError, WeightsError, DatasetError) as e:
-        raise gr.Error(str(e)) from e
-    job.start()
-    JOBS[job_id], OWNERS[job_id] = job, request.session_hash or ""
-    return [job_id, *poll(job_id)]
+def _owner(request: gr.Request) -> str:
+    return request.session_hash or ""
 
 
-def poll(job_id: str | None) -> list:
-    """Status line, loss curve, comparison table, the switch and download buttons, Start (off while a
-    job runs), Cancel (shown only then) and the timer, for one job."""
-    if job_id not in JOBS:
-        return ["No fine-tuning started in this session.", None, "", gr.Button(visible=False),
-                gr.Button(visible=False), gr.Button(interactive=True), gr.Button(visible=False),
-                gr.Timer(active=False)]
-    status = JOBS[job_id].status()
-    done = status.state == "done"
-    return [describe(status), curve(status), status.table, gr.Button(visible=done), gr.Button(visible=done),
-            gr.Button(interactive=not status.running), gr.Button(visible=status.running),
-            gr.Timer(active=status.running)]
+class JobHandlers:
+    """The tab's fine-tuning handlers over the server's job registry; a session reaches only its own jobs."""
+
+    def __init__(self, jobs: JobRegistry) -> None:
+        self.jobs = jobs
+
+    def start(self, queue: dict | None, iterations: float, held_out: float, model: str,
+              request: gr.Request):
+        if not queue:
+            raise gr.Error("Open a dataset in the Refine tab first.")
+        if not (isinstance(iterations, (int, float)) and math.isfinite(iterations)
+                and isinstance(held_out, (int, float)) and 0 < held_out < 1):
+            raise gr.Error("Iterations must be a number, and the held-out share between 0 and 1.")
+
+        def make(folder, max_seconds):
+            return FineTuneJob(folder, Dataset.open(queue["root"]), model, round(iterations), held_out,
+                               name=queue.get("name", "dataset"), max_seconds=max_seconds)
+
+        try:
+            job_id = self.jobs.start(_owner(request), make)
+        except (JobError, WeightsError, DatasetError) as e:
+            raise gr.Error(str(e)) from e
+        return [job_id, *self.poll(job_id, request)]
+
+    def poll(self, job_id: str | None, request: gr.Request) -> list:
+        """Status line, loss curve, comparison table, the switch and download buttons, Start (off while a
+        job runs), Cancel (shown only then) and the timer, for one job."""
+        job = self.jobs.get(job_id, _owner(request))
+        if job is None:
+            return ["No fine-tuning started in this session.", None, "", gr.Button(visible=False),
+                    gr.Button(visible=False), gr.Button(interactive=True), gr.Button(visible=False),
+                    gr.Timer(active=False)]
+        status = job.status()
+        done = status.state == "done"
+        return [describe(status), curve(status), status.table, gr.Button(visible=done), gr.Button(visible=done),
+                gr.Button(interactive=not status.running), gr.Button(visible=status.running),
+                gr.Timer(active=status.running)]
+
+    def cancel(self, job_id: str | None, request: gr.Request) -> list:
+        job = self.jobs.get(job_id, _owner(request))
+        if job is None:
+            raise gr.Error("No fine-tuning is running in this session.")
+        job.cancel()
+        job.wait(timeout=30)
+        return self.poll(job_id, request)
+
+    def use_weights(self, job_id: str | None, request: gr.Request) -> list:
+        job = self.jobs.get(job_id, _owner(request))
+        status = job.status() if job else None
+        if not status or not status.weights:
+            raise gr.Error("No fine-tuned weights in this session yet.")
+        gr.Info("This session now uses the fine-tuned weights.")
+        return [status.weights, f"Weights: `{job.label}`, fine-tuned in this session"]
+
+    def download_weights(self, job_id: str | None, request: gr.Request) -> str:
+        """The fine-tuned weights as a zip named by dataset and date: they outlive the session this way."""
+        job = self.jobs.get(job_id, _owner(request))
+        if job is None:
+            raise gr.Error("No fine-tuned weights in this session yet.")
+        try:
+            return str(job.pack_weights(session_folder(request)))
+        except JobError as e:
+            raise gr.Error(str(e)) from e
 
 
 def describe(status: JobStatus) -> str:
@@ -100,44 +133,9 @@ def curve(status: JobStatus) -> pd.DataFrame | None:
     return pd.DataFrame(points) if points else None
 
 
-def cancel(job_id: str | None) -> list:
-    if job_id not in JOBS:
-        raise gr.Error("No fine-tuning is running in this session.")
-    JOBS[job_id].cancel()
-    JOBS[job_id].wait(timeout=30)
-    return poll(job_id)
-
-
-def end_session(request: gr.Request) -> None:
-    """Cancel the session's fine-tuning and delete its job folders: no one else can reach them."""
-    for job_id in [j for j, owner in OWNERS.items() if owner == request.session_hash]:
-        job = JOBS.pop(job_id)
-        del OWNERS[job_id]
-        job.cancel()
-        job.wait(timeout=30)
-        shutil.rmtree(job.folder, ignore_errors=True)
-
-
-def use_weights(job_id: str | None) -> list:
-    status = JOBS[job_id].status() if job_id in JOBS else None
-    if not status or not status.weights:
-        raise gr.Error("No fine-tuned weights in this session yet.")
-    gr.Info("This session now uses the fine-tuned weights.")
-    return [status.weights, f"Weights: `{JOBS[job_id].label}`, fine-tuned in this session"]
-
-
-def download_weights(job_id: str | None, request: gr.Request) -> str:
-    """The fine-tuned weights as a zip named by dataset and date: they outlive the session this way."""
-    if job_id not in JOBS:
-        raise gr.Error("No fine-tuned weights in this session yet.")
-    try:
-        return str(JOBS[job_id].pack_weights(session_folder(request)))
-    except JobError as e:
-        raise gr.Error(str(e)) from e
-
-
-def build(queue: gr.State, model: gr.State, model_note: gr.Markdown, default: str) -> None:
+def build(queue: gr.State, model: gr.State, model_note: gr.Markdown, settings: Settings, jobs: JobRegistry) -> None:
     """Lay out the tab inside the current Blocks context."""
+    default, heavy = settings.weights, {"concurrency_id": "heavy", "concurrency_limit": settings.heavy_calls}
     job = gr.State(None)  # this session's job id
     gr.Markdown("The dataset opened in the Refine tab, with every decision made so far.")
     with gr.Row():
@@ -166,10 +164,11 @@ def build(queue: gr.State, model: gr.State, model_note: gr.Markdown, default: st
     timer = gr.Timer(POLL_SECONDS, active=False)
 
     shown = [status, plot, table, use, save, start_button, cancel_button, timer]
-    export_button.click(export, [queue, kind], download, api_name="export_dataset")
-    start_button.click(start, [queue, iterations, held_out, model, job], [job, *shown], api_name="retrain_start")
-    timer.tick(poll, job, shown, api_name="retrain_status", show_progress="hidden")
-    cancel_button.click(cancel, job, shown, api_name="retrain_cancel")
-    use.click(use_weights, job, [model, model_note], api_name="retrain_use")
-    save.click(download_weights, job, weights_file, api_name="retrain_weights")
+    export_button.click(export, [queue, kind], download, api_name="export_dataset", **heavy)
+    handlers = JobHandlers(jobs)
+    start_button.click(handlers.start, [queue, iterations, held_out, model], [job, *shown], api_name="retrain_start")
+    timer.tick(handlers.poll, job, shown, api_name="retrain_status", show_progress="hidden")
+    cancel_button.click(handlers.cancel, job, shown, api_name="retrain_cancel")
+    use.click(handlers.use_weights, job, [model, model_note], api_name="retrain_use")
+    save.click(handlers.download_weights, job, weights_file, api_name="retrain_weights")
     reset.click(lambda: [default, f"Weights: `{default}`"], None, [model, model_note], api_name="retrain_reset")
