@@ -36,6 +36,7 @@ from workbench.disk import used_bytes
 
 MB = 1024**2
 TIMEOUT = 120  # seconds an attack may take before it counts as unanswered
+CACHE_MB = 256  # the server's budget for Gradio's cache here (4096 by default): the upload flood reaches it
 ATTACKS: dict[str, Callable[[Target], str]] = {}
 
 
@@ -105,7 +106,7 @@ class Target:
     def start(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.server = start_app(self.port, self.env)
+        self.server = start_app(self.port, self.env, args=("--cache-disk-mb", str(CACHE_MB)))
         time.sleep(3)  # the default weights and the first ONNX export
         self.idle = tree_rss(self.server.pid)
         self.peak = self.idle
@@ -231,6 +232,19 @@ def upload_over_the_size_limit(target: Target) -> str:
     with open(path, "rb") as f:  # straight to the upload route, past the client's own check
         answer = httpx.post(target.url + "gradio_api/upload", files={"files": (path.name, f)}, timeout=TIMEOUT)
     return f"HTTP {answer.status_code}: {answer.text[:80]}"
+
+
+@attack
+def upload_flood(target: Target) -> str:
+    import httpx
+
+    answers = []
+    for _ in range(CACHE_MB // 40 + 3):  # uploads no handler ever reads, each different (Gradio keeps one of twins)
+        path = target.file("40mb.bin", os.urandom(40 * MB))
+        with open(path, "rb") as f:
+            answers.append(httpx.post(target.url + "gradio_api/upload", files={"files": (path.name, f)},
+                                      timeout=TIMEOUT).status_code)
+    return f"{len(answers)} uploads of 40 MB: " + ", ".join(str(a) for a in answers)
 
 
 @attack
@@ -389,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             left = target.disk() - uploads
         finally:
             target.kill()
-    print(f"python app.py on 127.0.0.1, {platform.machine()}, {os.cpu_count()} cores; idle server "
+    print(f"python app.py --cache-disk-mb {CACHE_MB} on 127.0.0.1, {platform.machine()}, {os.cpu_count()} cores; idle server "
           f"{target.idle / MB:.0f} MB resident, {idle_disk / MB:.1f} MB on disk")
     print("| attack | answer | seconds | peak MB above idle | server disk MB after |")
     print("|---|---|---|---|---|")

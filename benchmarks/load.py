@@ -39,11 +39,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(port: int, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.Popen:
-    """`python app.py` on 127.0.0.1:port, returned once it accepts connections."""
+def start_app(port: int, env: dict[str, str] | None = None, timeout: float = 120,
+              args: tuple[str, ...] = ()) -> subprocess.Popen:
+    """`python app.py *args` on 127.0.0.1:port, returned once it accepts connections."""
     env = {**os.environ, **(env or {}), "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
            "GRADIO_ANALYTICS_ENABLED": "False"}
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    server = subprocess.Popen([sys.executable, "app.py", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -326,3 +326,24 @@ def test_fine_tuning_refuses_iterations_that_are_not_a_number():
     for iterations, held_out in ((float("nan"), 0.2), (float("inf"), 0.2), (100, float("nan"))):
         with pytest.raises(gr.Error, match="Iterations must be a number"):
             handlers.start({"root": "unused"}, iterations, held_out, "banet-64", request)
+
+
+def test_uploads_past_the_cache_budget_are_refused(tmp_path):
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from workbench.disk import UploadBudget
+
+    async def upload(request: Request) -> PlainTextResponse:  # keeps what it is sent, as Gradio's route does
+        (tmp_path / f"{len(list(tmp_path.iterdir()))}.bin").write_bytes(await request.body())
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/gradio_api/upload", upload, methods=["POST"])],
+                    middleware=[Middleware(UploadBudget, folder=tmp_path, limit=3 * 1024**2)])
+    with TestClient(app) as client:
+        answers = [client.post("/gradio_api/upload", content=os.urandom(1024**2)).status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 507] and len(list(tmp_path.iterdir())) == 3

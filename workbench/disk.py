@@ -10,6 +10,9 @@ import shutil
 import time
 from pathlib import Path
 
+import anyio
+from starlette.responses import PlainTextResponse
+
 UPLOAD_FACTOR = 3  # bytes an upload needs per unpacked byte: the extracted copy, the dataset, its proposals
 
 
@@ -92,3 +95,22 @@ def sweep_older(folder: Path, seconds: float) -> int:
             shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+class UploadBudget:
+    """ASGI middleware: an upload (POST to a path ending in /upload) is answered 507 while Gradio's
+    cache (`folder`) and the upload's declared length would exceed `limit` bytes. Gradio keeps
+    uploads for an hour whether or not a handler ever reads them; this bounds what that costs."""
+
+    def __init__(self, app, folder: Path, limit: int) -> None:
+        self.app, self.folder, self.limit = app, Path(folder), limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/upload"):
+            declared = dict(scope["headers"]).get(b"content-length", b"0")
+            length = int(declared) if declared.isdigit() else 0
+            if await anyio.to_thread.run_sync(used_bytes, self.folder) + length > self.limit:
+                refusal = PlainTextResponse("The server's space for uploads is full; try again later.", 507)
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -32,6 +32,7 @@ class Settings:
     heavy_calls: int = 2  # model, refinement and export calls at once, all endpoints together
     session_disk_mb: int = 2048  # uploaded datasets and downloads of one browser
     total_disk_mb: int = 20480  # uploaded datasets of every browser together
+    cache_disk_mb: int = 4096  # Gradio's cache: uploads of the last hour and results handed out
     state_minutes: float = 60  # a session's photos and review queue are dropped this long after last use
     max_jobs: int = 1  # fine-tuning jobs at once on this server
     job_minutes: float = 60  # a fine-tuning job is stopped after this long

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from starlette.middleware import Middleware
 
 from banet import ImageLoadError, Prediction, load_rgb
 from banet.image_io import image_size, shrink_to
@@ -19,7 +20,7 @@ from .downloads import DOWNLOADS, UPLOADS, remove_session, save_png, used_upload
 from .jobs import JobRegistry
 from .inputs import PhotoInput
 from .models import Predictors
-from .settings import APP_CACHE, JOBS_DIR, WORKSPACE, Settings
+from .settings import APP_CACHE, JOBS_DIR, MB, WORKSPACE, Settings
 from .views import DISPLAY_SIDE, difference_overlay, example_images, inspect_views, overlay
 
 HEAD = refine_tab.SHORTCUTS  # pass to launch(head=...): keyboard shortcuts of the Refine tab
@@ -181,6 +182,7 @@ def launch(settings: Settings, **kwargs) -> gr.Blocks:
     """Build and serve the app with the operator's settings; kwargs go to Blocks.launch."""
     app = build_app(settings)
     app.queue(default_concurrency_limit=settings.heavy_calls)
+    budget = Middleware(disk.UploadBudget, folder=UPLOADS, limit=settings.cache_disk_mb * MB)
     app.launch(server_name=settings.host, server_port=settings.port, max_file_size=settings.max_file_size,
-               head=HEAD, **kwargs)
+               head=HEAD, app_kwargs={"middleware": [budget]}, **kwargs)
     return app
