@@ -10,7 +10,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from workbench.settings import Settings  # noqa: E402
+from workbench.settings import WORKSPACE, Settings  # noqa: E402
 from workbench.ui import launch  # noqa: E402
 
 from .helpers import latest_dataset, zip_pairs  # noqa: E402
@@ -126,7 +126,6 @@ def test_compare_rejects_an_annotation_of_the_wrong_size(client, pfcn_paths, tmp
 
 def test_refine_opens_a_zip_ranks_it_and_saves_decisions(client, pfcn_paths, tmp_path):
     from data_tools import review
-    from workbench import refine_tab
 
     archive = zip_pairs(pfcn_paths[:3], tmp_path / "coarse.zip")
     # inputs: archive, server folder, browser key (empty: a new browser), status filter, band width
@@ -142,7 +141,7 @@ def test_refine_opens_a_zip_ranks_it_and_saves_decisions(client, pfcn_paths, tmp
     assert "2 of 3 reviewed" in header
     *_, header = client.predict("unreviewed", 50, api_name="/refine_filter")
     assert "(1 of 1 in this view)" in header and "status: unreviewed" in header
-    dataset = latest_dataset(refine_tab.WORKSPACE)
+    dataset = latest_dataset(WORKSPACE)
     assert review.status(dataset[first]) == "accepted"
     details = dataset[first].history[-1].details
     assert details["band_px"] == 50 and details["method"] == "guided-matting" and len(details["original_sha256"]) == 64
@@ -172,7 +171,7 @@ def test_save_edit_applies_add_and_remove_strokes_to_the_proposal(client, pfcn_p
             "layers": [handle_file(str(tmp_path / "layer.png"))], "composite": None}
     *_, header = client.predict(50, edit, api_name="/refine_edit")
     assert "1 of 3 reviewed" in header
-    dataset = latest_dataset(refine_tab.WORKSPACE)
+    dataset = latest_dataset(WORKSPACE)
     assert review.status(dataset[first]) == "edited"
     saved = dataset.read_mask(dataset[first])
     assert (saved[20:120, 20:180] == 255).all() and (saved[400:500, 250:350] == 0).all()
@@ -306,12 +305,11 @@ def test_a_closed_session_leaves_no_downloads_or_jobs_behind(client, pfcn_paths,
 def test_the_server_hands_out_only_its_own_results(client, pfcn_paths, tmp_path):
     import httpx
 
-    from workbench import refine_tab
 
     _open_three(client, pfcn_paths, tmp_path)
     client.predict(handle_file(str(pfcn_paths[0])), 0.5, api_name="/inspect")
     client.predict("blur", "#000000", 12, None, api_name="/compose")  # served to the client via Gradio's cache
-    manifest = next(refine_tab.WORKSPACE.rglob("manifest.jsonl"))
+    manifest = next(WORKSPACE.rglob("manifest.jsonl"))
     for path in ["/etc/passwd", __file__, str(pfcn_paths[0]), str(manifest)]:
         answer = httpx.get(f"{client.src.rstrip('/')}/gradio_api/file={path}")
         assert answer.status_code in (403, 404), (path, answer.status_code)

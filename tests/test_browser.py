@@ -14,7 +14,7 @@ playwright = pytest.importorskip("playwright.sync_api")
 if not CHROMIUM.is_file():
     pytest.skip(f"{CHROMIUM} not installed (Debian package chromium; .ci/run installs it)", allow_module_level=True)
 
-from workbench.settings import Settings  # noqa: E402
+from workbench.settings import WORKSPACE, Settings  # noqa: E402
 from workbench.ui import launch  # noqa: E402
 
 from .helpers import latest_dataset, zip_pairs  # noqa: E402
@@ -80,7 +80,6 @@ def test_compare_scores_an_annotation(page, shots, pfcn_paths):
 
 def test_refine_accepts_a_proposal_with_the_keyboard(page, shots, pfcn_paths, tmp_path):
     from data_tools import review
-    from workbench import refine_tab
 
     expect = playwright.expect
     archive = zip_pairs(pfcn_paths[:4], tmp_path / "coarse.zip")
@@ -94,7 +93,7 @@ def test_refine_accepts_a_proposal_with_the_keyboard(page, shots, pfcn_paths, tm
     header.click()  # focus outside any text field, so the shortcut reaches the page
     page.keyboard.press("a")
     expect(header).to_contain_text("1 of 4 reviewed", timeout=TIMEOUT_MS)
-    dataset = latest_dataset(refine_tab.WORKSPACE)
+    dataset = latest_dataset(WORKSPACE)
     assert review.status(dataset[first]) == "accepted"
 
 

@@ -199,9 +199,9 @@ def test_a_full_disk_fails_a_decision_without_changing_anything(dataset, monkeyp
     monkeypatch.undo()
     reopened = Dataset.open(dataset.root)
     assert ((dataset.root / MANIFEST).read_bytes(), reopened.mask_path(reopened[sample.id]).read_bytes()) == before
-    from workbench.refine_tab import _disk_message
+    from workbench.refine_tab import disk_message
 
-    assert "disk is full" in _disk_message(OSError(errno.ENOSPC, "No space left on device"), "The decision was not saved")
+    assert "disk is full" in disk_message(OSError(errno.ENOSPC, "No space left on device"), "The decision was not saved")
 
 
 def test_exported_manifests_hold_no_server_paths(dataset, tmp_path):

@@ -1,8 +1,10 @@
-"""The Refine tab: open a dataset, review model-guided refinements worst first, decide."""
+"""The Refine tab: open a dataset, review model-guided refinements worst first, decide.
+
+The review logic is `review_session.ReviewSession`; this module draws its views and wires the buttons.
+"""
 from __future__ import annotations
 
 import errno
-import hashlib
 import ipaddress
 import os
 from pathlib import Path
@@ -10,41 +12,38 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from banet import ImageLoadError
-from data_tools import refine, review
-from data_tools.archive import ArchiveError, open_archive, unpacked_size
+from data_tools import refine
+from data_tools.archive import ArchiveError
 from data_tools.dataset import Dataset, DatasetError
-from data_tools.proposals import ProposalCache
 
 from . import disk
 from .downloads import used_uploads
 from .inputs import EditInput
 from .models import Predictors
-from .settings import MB, WORKSPACE, Settings
+from .review_session import FILTERS, ReviewError, ReviewSession, ReviewView
+from .settings import Settings
+from .uploads import open_upload, proposal_cache
 from .views import matte_view, overlay, tint
 
-FILTERS = ("all", *review.STATUSES)
 ADD, REMOVE = (255, 0, 180), (0, 229, 255)  # brush colours: paint the person / paint background
-PROPOSAL_TINT = 0.35  # how strongly the proposed mask tints the photo under the brush
+PROPOSAL_TINT = 0.5  # how strongly the proposed mask tints the photo under the brush
+EMPTY = "No dataset open, or no sample matches the filter."
 
 
-def _proposal_cache(root: Path) -> ProposalCache:
-    """Beside an uploaded dataset, so that pruning removes both; for a server folder (local use
-    only), under the workspace, never inside the user's folder."""
-    root = Path(root).resolve()
-    if root.is_relative_to(WORKSPACE.resolve()):
-        return ProposalCache(root.parent / "proposals")
-    return ProposalCache(WORKSPACE.parent / "proposals" / hashlib.sha256(str(root).encode()).hexdigest()[:16])
+def draw(view: ReviewView | None) -> list:
+    """The four panels, the editor (the photo tinted by the proposal) and the header, for one view."""
+    if view is None:
+        return [None, None, None, None, None, EMPTY]
+    image, proposal = view.image, view.proposal
+    editor = {"background": tint(image, proposal.mask > 127, ADD, PROPOSAL_TINT), "layers": [], "composite": None}
+    return [overlay(image, view.annotation > 127), overlay(image, view.confidence >= 0.5),
+            overlay(image, proposal.mask > 127), matte_view(proposal.alpha, proposal.band), editor, view.header()]
 
 
-def _upload_dir(browser_key: str, archive: Path) -> Path:
-    """Per-browser, per-archive folder: the same upload in the same browser reopens its decisions."""
-    digest = hashlib.sha256()
-    with open(archive, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    key = "".join(c for c in browser_key if c.isalnum())[:32] or "anonymous"
-    return WORKSPACE / key / digest.hexdigest()[:16]
+def disk_message(error: OSError, what: str) -> str:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{what}: the server's disk is full. Nothing was changed; try again later."
+    return f"{what} ({error.strerror or error}). Nothing was changed."
 
 
 def _from_loopback(request: gr.Request | None) -> bool:
@@ -55,60 +54,29 @@ def _from_loopback(request: gr.Request | None) -> bool:
         return False
 
 
-def _open_upload(archive: Path, key: str, settings: Settings) -> tuple[Dataset, str]:
-    """Unpack (or reopen) an uploaded archive within the disk budgets; returns the dataset and a note."""
-    workdir = _upload_dir(key, archive)
-    budget = settings.session_disk_mb * MB
-    if not (workdir / "dataset").is_dir():
-        needed = disk.UPLOAD_FACTOR * unpacked_size(archive)
-        evicted = disk.make_room(WORKSPACE, workdir, needed, budget, settings.total_disk_mb * MB,
-                                 settings.state_minutes * 60)
-        if any(p.parent == workdir.parent for p in evicted):
-            gr.Info("Your oldest uploads were removed to make room for this one.")
-    dataset, kind, report = open_archive(archive, workdir, settings.max_side, budget // disk.UPLOAD_FACTOR)
-    return dataset, f"opened {kind} archive" + (f": {report.summary()}" if report else "")
+class RefineHandlers:
+    """The tab's handlers: each takes the session's ReviewSession (or None) and returns the views and it."""
 
+    def __init__(self, predictors: Predictors, settings: Settings) -> None:
+        self.predictors, self.settings = predictors, settings
 
-def build(predictors: Predictors, model: gr.State, settings: Settings) -> gr.State:
-    """Lay out the tab inside the current Blocks context; returns the session's review queue state."""
-    browser_key = gr.BrowserState("", storage_key="banet-workbench-key")
-    # {"root", "model", "all", "order", "position", "shown"}: this session's review queue
-    queue = gr.State(None, time_to_live=settings.state_minutes * 60)
-    heavy = {"concurrency_id": "heavy", "concurrency_limit": settings.heavy_calls}
+    def show(self, session: ReviewSession | None, band_px: float) -> list:
+        view = None
+        if session is not None:
+            try:
+                view = session.view(self.predictors(session.model), proposal_cache(session.root), int(band_px))
+            except (DatasetError, FileNotFoundError) as e:  # removed meanwhile (pruned, or evicted for room)
+                raise gr.Error(f"This dataset is no longer on the server ({e}); open it again.") from e
+        return draw(view) + [session]
 
-    def current(state: dict, band_px: float):
-        dataset = Dataset.open(state["root"])
-        sample = dataset[state["order"][state["position"]]]
-        image, annotation = dataset.read_image(sample), dataset.read_mask(sample)
-        confidence = predictors(state["model"])(image).confidence
-        params = refine.RefineParams(band_px=int(band_px))
-        proposal = _proposal_cache(dataset.root).refinement(
-            dataset, sample, params, state["model"], lambda: refine.refine(image, annotation, confidence, params))
-        return dataset, sample, image, annotation, confidence, proposal
-
-    def show(state: dict | None, band_px: float):
-        if not state or not state["order"]:
-            return [None, None, None, None, None, "No dataset open, or no sample matches the filter.", state]
-        dataset, sample, image, annotation, confidence, proposal = current(state, band_px)
-        done, total = review.progress(dataset)
-        header = (f"**{sample.id}** ({state['position'] + 1} of {len(state['order'])} in this view) · "
-                  f"status: {review.status(sample)} · {_verdict(proposal)} · band {proposal.band_px} px · "
-                  f"{done} of {total} reviewed")
-        background = tint(image, proposal.mask > 127, ADD, PROPOSAL_TINT)
-        editor = {"background": background, "layers": [], "composite": None}
-        state = {**state, "shown": (sample.id, band_px, proposal)}  # what a decision on it accepts
-        return [overlay(image, annotation > 127), overlay(image, confidence >= 0.5),
-                overlay(image, proposal.mask > 127), matte_view(proposal.alpha, proposal.band), editor, header, state]
-
-    def open_dataset(archive: str | None, folder: str, key: str, status_filter: str, band_px: float,
-                     model_name: str, request: gr.Request, progress=gr.Progress()):
-        if not key:
-            key = os.urandom(12).hex()
-        server_folders = settings.allow_server_folders and _from_loopback(request)
+    def open_dataset(self, archive: str | None, folder: str, key: str, status_filter: str, band_px: float,
+                     model: str, request: gr.Request, progress=gr.Progress()) -> list:
+        key = key or os.urandom(12).hex()
+        server_folders = self.settings.allow_server_folders and _from_loopback(request)
         used_uploads(request, archive)
         try:
             if archive:
-                dataset, note = _open_upload(Path(archive), key, settings)
+                dataset, note = open_upload(Path(archive), key, self.settings)
             elif folder and server_folders:
                 dataset, note = Dataset.open(folder), f"opened {folder}"
                 if dataset.read_only:
@@ -117,65 +85,75 @@ def build(predictors: Predictors, model: gr.State, settings: Settings) -> gr.Sta
             else:
                 raise gr.Error("Upload a zip archive" + (" or give a dataset folder on this machine."
                                                          if server_folders else "."))
-        except (ArchiveError, DatasetError, disk.DiskFull) as e:
+            name = Path(archive).stem if archive else Path(folder).name
+            session, unreadable = ReviewSession.open(
+                dataset, model, self.predictors(model), proposal_cache(dataset.root), name, int(band_px),
+                lambda samples: progress.tqdm(samples, desc="refining: likely improvements first"))
+            session.filter(status_filter)
+        except (ArchiveError, DatasetError, ReviewError, disk.DiskFull) as e:
             raise gr.Error(str(e)) from e
         except OSError as e:
-            raise gr.Error(_disk_message(e, "The dataset could not be unpacked")) from e
-        predictor, scores, unreadable = predictors(model_name), {}, []
-        params, cache = refine.RefineParams(band_px=int(band_px)), _proposal_cache(dataset.root)
-        for sample in progress.tqdm(list(dataset), desc="refining: likely improvements first"):
-            try:
-                proposal = cache.refinement(dataset, sample, params, model_name,
-                                            lambda: refine.refine_sample(dataset, sample, predictor, params))
-                scores[sample.id] = proposal.priority
-            except (ImageLoadError, DatasetError, ValueError) as e:  # left out of the queue, and said so
-                unreadable.append(str(e))
+            raise gr.Error(disk_message(e, "The dataset could not be unpacked")) from e
         if unreadable:
             gr.Warning(f"{len(unreadable)} samples left out: " + "; ".join(unreadable[:3]))
-        if not scores:
-            raise gr.Error("No sample of this dataset could be read: " + "; ".join(unreadable[:3]))
-        state = {"root": str(dataset.root), "model": model_name, "position": 0,
-                 "name": Path(archive).stem if archive else Path(folder).name,
-                 "all": sorted(scores, key=scores.get, reverse=True)}
-        state["order"] = _filtered(dataset, state["all"], status_filter)
-        gr.Info(note.splitlines()[0])
-        return show(state, band_px) + [key]
+        for line in note.splitlines()[:1] + [line for line in note.splitlines() if "removed to make room" in line]:
+            gr.Info(line)
+        return self.show(session, band_px) + [key]
 
-    def refilter(state: dict | None, status_filter: str, band_px: float):
-        if state:
-            state = {**state, "order": _filtered(Dataset.open(state["root"]), state["all"], status_filter), "position": 0}
-        return show(state, band_px)
+    def refilter(self, session: ReviewSession | None, status_filter: str, band_px: float) -> list:
+        if session is not None:
+            session.filter(status_filter)
+        return self.show(session, band_px)
 
-    def step(state: dict | None, delta: int, band_px: float):
-        if state and state["order"]:
-            state = {**state, "position": (state["position"] + delta) % len(state["order"])}
-        return show(state, band_px)
+    def previous(self, session: ReviewSession | None, band_px: float) -> list:
+        return self._step(session, -1, band_px)
 
-    def decide(state: dict | None, decision: str, band_px: float, edited: dict | None):
-        if not state or not state["order"]:
+    def next(self, session: ReviewSession | None, band_px: float) -> list:
+        return self._step(session, 1, band_px)
+
+    def _step(self, session: ReviewSession | None, delta: int, band_px: float) -> list:
+        if session is not None:
+            session.step(delta)
+        return self.show(session, band_px)
+
+    def accept(self, session: ReviewSession | None, band_px: float) -> list:
+        return self._decide(session, "accept", band_px)
+
+    def reject(self, session: ReviewSession | None, band_px: float) -> list:
+        return self._decide(session, "reject", band_px)
+
+    def save_edit(self, session: ReviewSession | None, band_px: float, edited: dict | None) -> list:
+        layers = [np.asarray(layer) for layer in (edited or {}).get("layers") or []]
+        if not layers or not any(layer.shape[-1] == 4 and layer[..., 3].any() for layer in layers):
+            raise gr.Error("Paint on the editor first: pink adds to the person, cyan removes.")
+        if session is None or session.shown is None:
             raise gr.Error("Open a dataset first.")
-        shown_id, shown_px, proposal = state.get("shown") or (None, None, None)
-        if (shown_id, shown_px) != (state["order"][state["position"]], band_px):
-            raise gr.Error("The band width changed since this proposal was drawn: look at the new one first.")
-        dataset = Dataset.open(state["root"])
-        sample = dataset[shown_id]
-        mask = proposal.mask if decision == "accept" else None
-        if decision == "edit":
-            layers = [np.asarray(layer) for layer in (edited or {}).get("layers") or []]
-            if not layers or not any(layer.shape[-1] == 4 and layer[..., 3].any() for layer in layers):
-                raise gr.Error("Paint on the editor first: pink adds to the person, cyan removes.")
-            mask = proposal.mask
-            for layer in layers:
-                mask = refine.apply_strokes(mask, layer, ADD, REMOVE)
-        details = refine.provenance(dataset, sample, proposal, state["model"])
-        if decision == "edit":
-            details["method"] = "brush"
-        try:
-            review.decide(dataset, sample.id, decision, mask, details)
-        except OSError as e:
-            raise gr.Error(_disk_message(e, "The decision was not saved")) from e
-        return step(state, 1, band_px)
+        mask = session.shown[2].mask
+        for layer in layers:
+            mask = refine.apply_strokes(mask, layer, ADD, REMOVE)
+        return self._decide(session, "edit", band_px, mask)
 
+    def _decide(self, session: ReviewSession | None, decision: str, band_px: float,
+                edited: np.ndarray | None = None) -> list:
+        if session is None:
+            raise gr.Error("Open a dataset first.")
+        sample_id = session.shown[0] if session.shown else None
+        try:
+            session.decide(decision, int(band_px), edited)
+        except ReviewError as e:
+            raise gr.Error(str(e)) from e
+        except OSError as e:
+            raise gr.Error(disk_message(e, "The decision was not saved")) from e
+        gr.Info(f"{sample_id}: {'edit saved' if decision == 'edit' else decision + 'ed'}")
+        return self.show(session, band_px)
+
+
+def build(predictors: Predictors, model: gr.State, settings: Settings) -> gr.State:
+    """Lay out the tab inside the current Blocks context; returns the session's ReviewSession state."""
+    handlers = RefineHandlers(predictors, settings)
+    browser_key = gr.BrowserState("", storage_key="banet-workbench-key")
+    session = gr.State(None, time_to_live=settings.state_minutes * 60)  # this session's ReviewSession
+    heavy = {"concurrency_id": "heavy", "concurrency_limit": settings.heavy_calls}
     with gr.Row():
         archive = gr.File(label="dataset zip (this format, images/ + masks/, COCO, Supervisely or LabelMe)",
                           file_types=[".zip"], elem_id="refine-archive")
@@ -190,8 +168,10 @@ def build(predictors: Predictors, model: gr.State, settings: Settings) -> gr.Sta
         views = [gr.Image(label=name, interactive=False)
                  for name in ("annotation", "model prediction", "proposed refinement", "matte (band in amber)")]
     editor = EditInput(label="edit the proposal (tinted): pink paints person, cyan paints background; "
-                                  "undo per stroke; then 'Save edit'", type="numpy", layers=False,
-                            brush=gr.Brush(colors=[_hex(ADD), _hex(REMOVE)], default_size=12, color_mode="fixed"))
+                             "undo per stroke; then 'Save edit'", type="numpy", layers=False, height=640,
+                       brush=gr.Brush(colors=[_hex(ADD, 0.6), _hex(REMOVE, 0.6)], default_size=12,
+                                      color_mode="fixed"))
+    editor.max_pixels = settings.max_side ** 2  # edit layers larger than a working-size photo are refused
     with gr.Row():
         previous = gr.Button("◀ Previous (p)", elem_id="refine-previous")
         reject = gr.Button("Reject (r)", elem_id="refine-reject")
@@ -199,46 +179,24 @@ def build(predictors: Predictors, model: gr.State, settings: Settings) -> gr.Sta
         save_edit = gr.Button("Save edit", elem_id="refine-edit")
         following = gr.Button("Next ▶ (n)", elem_id="refine-next")
 
-    outputs = views + [editor, header, queue]
-    editor.max_pixels = settings.max_side ** 2  # edit layers larger than a working-size photo are refused
-    open_button.click(open_dataset, [archive, folder, browser_key, status_filter, band_px, model],
+    outputs = views + [editor, header, session]
+    open_button.click(handlers.open_dataset, [archive, folder, browser_key, status_filter, band_px, model],
                       outputs + [browser_key], api_name="refine_open", **heavy)
-    status_filter.change(refilter, [queue, status_filter, band_px], outputs, api_name="refine_filter", **heavy)
-    band_px.change(lambda s, w: show(s, w), [queue, band_px], outputs, api_name="refine_band",
-                   trigger_mode="always_last", **heavy)
-    previous.click(lambda s, w: step(s, -1, w), [queue, band_px], outputs, api_name="refine_previous", **heavy)
-    following.click(lambda s, w: step(s, 1, w), [queue, band_px], outputs, api_name="refine_next", **heavy)
-    accept.click(lambda s, w: decide(s, "accept", w, None), [queue, band_px], outputs, api_name="refine_accept",
-                 **heavy)
-    reject.click(lambda s, w: decide(s, "reject", w, None), [queue, band_px], outputs, api_name="refine_reject",
-                 **heavy)
-    save_edit.click(lambda s, w, e: decide(s, "edit", w, e), [queue, band_px, editor], outputs,
-                    api_name="refine_edit", **heavy)
-    return queue
+    status_filter.change(handlers.refilter, [session, status_filter, band_px], outputs, api_name="refine_filter",
+                         **heavy)
+    band_px.change(handlers.show, [session, band_px], outputs, api_name="refine_band", trigger_mode="always_last",
+                   **heavy)
+    previous.click(handlers.previous, [session, band_px], outputs, api_name="refine_previous", **heavy)
+    following.click(handlers.next, [session, band_px], outputs, api_name="refine_next", **heavy)
+    accept.click(handlers.accept, [session, band_px], outputs, api_name="refine_accept", **heavy)
+    reject.click(handlers.reject, [session, band_px], outputs, api_name="refine_reject", **heavy)
+    save_edit.click(handlers.save_edit, [session, band_px, editor], outputs, api_name="refine_edit", **heavy)
+    return session
 
 
-def _disk_message(error: OSError, what: str) -> str:
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"{what}: the server's disk is full. Nothing was changed; try again later."
-    return f"{what} ({error.strerror or error}). Nothing was changed."
-
-
-def _verdict(proposal: refine.Refinement) -> str:
-    """How far to trust the proposal, in words, with its confidence (the gain in edge alignment)."""
-    if not proposal.changed:
-        return f"no change proposed: the annotation already follows the photo's edges (gain {proposal.confidence:+.3f})"
-    flag = "⚠ doubtful, check it closely" if proposal.doubtful else "likely improvement"
-    return f"{flag} (confidence: edge alignment {proposal.confidence:+.3f})"
-
-
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
-
-
-def _filtered(dataset: Dataset, ordered: list[str], status_filter: str) -> list[str]:
-    if status_filter == "all":
-        return list(ordered)
-    return [i for i in ordered if i in dataset.samples and review.status(dataset[i]) == status_filter]
+def _hex(rgb: tuple[int, int, int], opacity: float = 1.0) -> str:
+    """A CSS colour; the brush paints at this opacity, so the edge under a stroke stays visible."""
+    return "rgba({}, {}, {}, {})".format(*rgb, opacity)
 
 
 SHORTCUTS = """

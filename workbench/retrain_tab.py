@@ -7,22 +7,23 @@ import gradio as gr
 import pandas as pd
 
 from banet import WeightsError
-from data_tools.dataset import Dataset, DatasetError
+from data_tools.dataset import DatasetError
 from data_tools.export import DOWNLOADS, export_download
 from training.job import FineTuneJob, JobError, JobStatus
 
 from .downloads import session_folder
 from .jobs import JobRegistry
+from .review_session import ReviewSession
 from .settings import Settings
 
 TERMS = ("loss", "segmentation", "boundary", "refine")
 POLL_SECONDS = 2.0
 
 
-def export(queue: dict | None, kind: str, request: gr.Request, progress=gr.Progress()) -> str:
-    if not queue:
+def export(session: ReviewSession | None, kind: str, request: gr.Request, progress=gr.Progress()) -> str:
+    if session is None:
         raise gr.Error("Open a dataset in the Refine tab first.")
-    dataset = Dataset.open(queue["root"])
+    dataset = session.dataset()
     out = session_folder(request) / f"refined-{kind}.zip"
     progress(0, desc=f"writing {len(dataset)} samples")
     try:
@@ -44,17 +45,17 @@ class JobHandlers:
     def __init__(self, jobs: JobRegistry) -> None:
         self.jobs = jobs
 
-    def start(self, queue: dict | None, iterations: float, held_out: float, model: str,
+    def start(self, session: ReviewSession | None, iterations: float, held_out: float, model: str,
               request: gr.Request):
-        if not queue:
+        if session is None:
             raise gr.Error("Open a dataset in the Refine tab first.")
         if not (isinstance(iterations, (int, float)) and math.isfinite(iterations)
                 and isinstance(held_out, (int, float)) and 0 < held_out < 1):
             raise gr.Error("Iterations must be a number, and the held-out share between 0 and 1.")
 
         def make(folder, max_seconds):
-            return FineTuneJob(folder, Dataset.open(queue["root"]), model, round(iterations), held_out,
-                               name=queue.get("name", "dataset"), max_seconds=max_seconds)
+            return FineTuneJob(folder, session.dataset(), model, round(iterations), held_out,
+                               name=session.name, max_seconds=max_seconds)
 
         try:
             job_id = self.jobs.start(_owner(request), make)
@@ -133,7 +134,7 @@ def curve(status: JobStatus) -> pd.DataFrame | None:
     return pd.DataFrame(points) if points else None
 
 
-def build(queue: gr.State, model: gr.State, model_note: gr.Markdown, settings: Settings, jobs: JobRegistry) -> None:
+def build(review: gr.State, model: gr.State, model_note: gr.Markdown, settings: Settings, jobs: JobRegistry) -> None:
     """Lay out the tab inside the current Blocks context."""
     default, heavy = settings.weights, {"concurrency_id": "heavy", "concurrency_limit": settings.heavy_calls}
     job = gr.State(None)  # this session's job id
@@ -164,9 +165,9 @@ def build(queue: gr.State, model: gr.State, model_note: gr.Markdown, settings: S
     timer = gr.Timer(POLL_SECONDS, active=False)
 
     shown = [status, plot, table, use, save, start_button, cancel_button, timer]
-    export_button.click(export, [queue, kind], download, api_name="export_dataset", **heavy)
+    export_button.click(export, [review, kind], download, api_name="export_dataset", **heavy)
     handlers = JobHandlers(jobs)
-    start_button.click(handlers.start, [queue, iterations, held_out, model], [job, *shown], api_name="retrain_start")
+    start_button.click(handlers.start, [review, iterations, held_out, model], [job, *shown], api_name="retrain_start")
     timer.tick(handlers.poll, job, shown, api_name="retrain_status", show_progress="hidden")
     cancel_button.click(handlers.cancel, job, shown, api_name="retrain_cancel")
     use.click(handlers.use_weights, job, [model, model_note], api_name="retrain_use")

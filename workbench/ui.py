@@ -163,9 +163,9 @@ def build_app(settings: Settings = Settings()) -> gr.Blocks:
                                       interactive=False)
                 metrics = gr.Markdown(elem_id="compare-metrics")
         with gr.Tab("Refine"):
-            queue = refine_tab.build(predictors, model, settings)
+            review = refine_tab.build(predictors, model, settings)
         with gr.Tab("Export & retrain"):
-            retrain_tab.build(queue, model, model_note, settings, jobs)
+            retrain_tab.build(review, model, model_note, settings, jobs)
         example.change(lambda name: examples.get(name), example, photo)
         go.click(inspect, [photo, threshold, model], outputs + [timing, last], api_name="inspect", **heavy)
         threshold.input(rethreshold, [last, threshold], [outputs[PANELS.index("mask overlay")], timing],
