@@ -22,6 +22,7 @@ BACKENDS = ("auto", "onnxruntime", "torch")
 
 class Backend(Protocol):
     name: str
+    device: str | torch.device  # where it runs: "cpu", "cuda", ...
     input_size: int  # long side the weights were trained at
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
@@ -81,6 +82,7 @@ class OnnxBackend:
         available = ort.get_available_providers()
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         self.session = ort.InferenceSession(str(Path(path)), options, providers=providers)
+        self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         self.outputs = [o.name for o in self.session.get_outputs()]
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.input_size = int(metadata.get("input_size", 512))  # 512: BANet default, for foreign files

@@ -134,13 +134,9 @@ def read_coco(annotation_file: Path, images: Path, labels: set[str] | None = Non
         yield data
         return
     try:
-        categories = {c["id"]: str(c["name"]) for c in _records(data, "categories")}
-        if labels is None:
-            labels = {"person"} if "person" in categories.values() else set(categories.values())
         by_image: dict[int, list[dict]] = {}
-        for ann in _records(data, "annotations"):
-            if categories.get(ann.get("category_id")) in labels or not categories:
-                by_image.setdefault(ann.get("image_id"), []).append(ann)
+        for ann in _coco_annotations(data, labels):
+            by_image.setdefault(ann.get("image_id"), []).append(ann)
         infos = _records(data, "images")
     except MALFORMED as e:
         yield Problem(annotation_file.name, _malformed(e))
@@ -158,6 +154,15 @@ def read_coco(annotation_file: Path, images: Path, labels: set[str] | None = Non
         except MALFORMED as e:
             item = Problem(source, _malformed(e))
         yield item
+
+
+def _coco_annotations(data: dict, labels: set[str] | None) -> list[dict]:
+    """The annotations of the chosen categories: by default 'person' when the file has it, else
+    every category (and every annotation when the file lists no categories)."""
+    categories = {c["id"]: str(c["name"]) for c in _records(data, "categories")}
+    if labels is None:
+        labels = {"person"} if "person" in categories.values() else set(categories.values())
+    return [a for a in _records(data, "annotations") if not categories or categories.get(a.get("category_id")) in labels]
 
 
 def _safe_name(value: object) -> str:
@@ -388,5 +393,5 @@ def _raster_json(data: dict, labels: set[str] | None) -> Callable[[int, int], np
     if "annotations" in data:  # COCO
         images = _records(data, "images")
         first = images[0].get("id") if images else None
-        return _coco_raster([a for a in _records(data, "annotations") if first is None or a.get("image_id") == first])
+        return _coco_raster([a for a in _coco_annotations(data, labels) if first is None or a.get("image_id") == first])
     raise ValueError("JSON is neither LabelMe (shapes), Supervisely (objects) nor COCO (annotations)")

@@ -97,9 +97,12 @@ def test_compare_colours_disagreement_and_scores_a_mask_and_a_labelme_file(clien
 
     photo = pfcn_paths[1]
     mask_path = photo.parents[1] / "masks" / f"{photo.stem}.png"
-    overlay, table = client.predict(handle_file(str(photo)), handle_file(str(mask_path)), 0.5, api_name="/compare")
-    assert np.asarray(Image.open(overlay)).shape == (800, 600, 3)
-    values = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in table.splitlines()[2:]}
+    overlay, preview, table = client.predict(handle_file(str(photo)), handle_file(str(mask_path)), 0.5,
+                                             api_name="/compare")
+    assert np.asarray(Image.open(overlay)).shape == np.asarray(Image.open(preview)).shape == (800, 600, 3)
+    values = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in table.splitlines()[2:]
+              if line.startswith("| ")}
+    assert "**Boundary IoU**:" in table  # each metric explained under the table
     assert set(values) == {"IoU", "boundary F (2 px)", "Boundary IoU", "gradient alignment, prediction",
                            "gradient alignment, annotation"}
     assert 0 < values["IoU"] <= 100
@@ -108,7 +111,7 @@ def test_compare_colours_disagreement_and_scores_a_mask_and_a_labelme_file(clien
     contours, _ = cv2.findContours((mask > 127).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     shapes = [{"label": "person", "points": c[:, 0, :].tolist(), "shape_type": "polygon"} for c in contours if len(c) > 2]
     (tmp_path / "labelme.json").write_text(json.dumps({"shapes": shapes}))
-    _, polygon_table = client.predict(handle_file(str(photo)), handle_file(str(tmp_path / "labelme.json")), 0.5,
+    *_, polygon_table = client.predict(handle_file(str(photo)), handle_file(str(tmp_path / "labelme.json")), 0.5,
                                       api_name="/compare")
     polygon_iou = float(polygon_table.splitlines()[2].split("|")[2])
     assert abs(polygon_iou - values["IoU"]) < 1.0

@@ -266,3 +266,23 @@ def test_a_zip_mixing_layouts_imports_each_of_them(photos, tmp_path):
     assert sorted(report.imported) == sorted(f.stem for f in files[:3]) and not report.problems
     assert_same_masks(dataset, photos, 0.95)  # outer polygons leave out the holes of one mask
     assert {dataset[f.stem].kind for f in files[:3]} == {"mask", "polygon"}
+
+
+def test_compare_and_import_read_the_same_coco_categories(photos, tmp_path):
+    from data_tools.importers import mask_from_annotation_file
+
+    image = sorted((photos / "images").iterdir())[0]
+    person = [[100, 100], [300, 100], [300, 500], [100, 500]]
+    car = [[400, 600], [550, 600], [550, 750], [400, 750]]
+    document = {"images": [{"id": 1, "file_name": image.name, "height": 800, "width": 600}],
+                "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}],
+                "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [sum(person, [])]},
+                                {"id": 2, "image_id": 1, "category_id": 3, "segmentation": [sum(car, [])]}]}
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps(document))
+    compared = mask_from_annotation_file(path, 800, 600)
+    dataset = Dataset.create(tmp_path / "ds")
+    import_into(dataset, read_coco(path, photos / "images"))
+    imported = dataset.read_mask(dataset[image.stem])
+    assert compared[300, 200] == 255 and compared[700, 500] == 0  # the car is not a person
+    assert np.array_equal(compared, imported)

@@ -30,6 +30,18 @@ def test_the_difference_overlay_colours_each_kind_of_disagreement(pfcn_pairs):
     shift = out - rgb
     for region, channel in ((prediction & ~annotation, 0), (~prediction & annotation, 2), (prediction & annotation, 1)):
         assert region.sum() > 1000
-        assert np.argmax(shift[region].mean(axis=0)) == channel  # red, blue, green
+        assert np.argmax(shift[region].mean(axis=0)) == channel  # orange, sky blue, bluish green
     untouched = ~(prediction | annotation)
     assert (out[untouched] == rgb[untouched]).all()
+
+
+def test_gradient_panels_show_the_photos_structure(pfcn_pairs):
+    from banet.gradients import photo_gradients
+    from banet.predictor import GradientField
+    from workbench.views import gradient_picture
+
+    rgb, _ = pfcn_pairs[0]
+    g = photo_gradients(rgb)
+    brightness = gradient_picture(GradientField(g.gx[0, 0].numpy(), g.gy[0, 0].numpy())).max(axis=2)
+    assert np.percentile(brightness, 99) >= 250  # the strong edges at full brightness
+    assert 40 <= np.median(brightness) < 250  # the weaker ones visible, not black; not all saturated

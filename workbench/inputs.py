@@ -9,6 +9,8 @@ from PIL import Image
 
 from banet.image_io import MAX_PIXELS
 
+from .messages import user_error
+
 
 class PhotoInput(gr.Image):
     """gr.Image for uploads: use it with type="filepath" and image_mode=None, so Gradio hands over the
@@ -25,7 +27,7 @@ class PhotoInput(gr.Image):
             return super().preprocess(payload)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             name = getattr(payload, "orig_name", None) or "the upload"
-            raise gr.Error(f"{name}: not a readable image ({e.__class__.__name__})") from e
+            raise user_error(f"{name}: not a readable image ({e.__class__.__name__})") from e
 
 
 class EditInput(gr.ImageEditor):
@@ -43,7 +45,7 @@ class EditInput(gr.ImageEditor):
                 with Image.open(source) as image:
                     width, height = image.size
             except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-                raise gr.Error(f"The edit is not a readable image ({e.__class__.__name__}).") from e
+                raise user_error(f"The edit is not a readable image ({e.__class__.__name__}).") from e
             if width * height > self.max_pixels:
-                raise gr.Error(f"The edit is {width}x{height}, larger than any photo here: refused.")
+                raise user_error(f"The edit is {width}x{height}, larger than any photo here: refused.")
         return super().convert_and_format_image(file, flatten_on_white)

@@ -19,6 +19,7 @@ from data_tools.dataset import Dataset, DatasetError
 from . import disk
 from .downloads import used_uploads
 from .inputs import EditInput
+from .messages import user_error
 from .models import Predictors
 from .review_session import FILTERS, ReviewError, ReviewSession, ReviewView
 from .settings import Settings
@@ -66,7 +67,7 @@ class RefineHandlers:
             try:
                 view = session.view(self.predictors(session.model), proposal_cache(session.root), int(band_px))
             except (DatasetError, FileNotFoundError) as e:  # removed meanwhile (pruned, or evicted for room)
-                raise gr.Error(f"This dataset is no longer on the server ({e}); open it again.") from e
+                raise user_error(f"This dataset is no longer on the server ({e}); open it again.") from e
         return draw(view) + [session]
 
     def open_dataset(self, archive: str | None, folder: str, key: str, status_filter: str, band_px: float,
@@ -83,7 +84,7 @@ class RefineHandlers:
                     raise DatasetError(f"{folder} has no manifest.jsonl; import it first "
                                        "(python -m data_tools.import) so decisions can be saved")
             else:
-                raise gr.Error("Upload a zip archive" + (" or give a dataset folder on this machine."
+                raise user_error("Upload a zip archive" + (" or give a dataset folder on this machine."
                                                          if server_folders else "."))
             name = Path(archive).stem if archive else Path(folder).name
             session, unreadable = ReviewSession.open(
@@ -91,9 +92,9 @@ class RefineHandlers:
                 lambda samples: progress.tqdm(samples, desc="refining: likely improvements first"))
             session.filter(status_filter)
         except (ArchiveError, DatasetError, ReviewError, disk.DiskFull) as e:
-            raise gr.Error(str(e)) from e
+            raise user_error(str(e)) from e
         except OSError as e:
-            raise gr.Error(disk_message(e, "The dataset could not be unpacked")) from e
+            raise user_error(disk_message(e, "The dataset could not be unpacked")) from e
         if unreadable:
             gr.Warning(f"{len(unreadable)} samples left out: " + "; ".join(unreadable[:3]))
         for line in note.splitlines()[:1] + [line for line in note.splitlines() if "removed to make room" in line]:
@@ -125,9 +126,9 @@ class RefineHandlers:
     def save_edit(self, session: ReviewSession | None, band_px: float, edited: dict | None) -> list:
         layers = [np.asarray(layer) for layer in (edited or {}).get("layers") or []]
         if not layers or not any(layer.shape[-1] == 4 and layer[..., 3].any() for layer in layers):
-            raise gr.Error("Paint on the editor first: pink adds to the person, cyan removes.")
+            raise user_error("Paint on the editor first: pink adds to the person, cyan removes.")
         if session is None or session.shown is None:
-            raise gr.Error("Open a dataset first.")
+            raise user_error("Open a dataset first.")
         mask = session.shown[2].mask
         for layer in layers:
             mask = refine.apply_strokes(mask, layer, ADD, REMOVE)
@@ -136,14 +137,14 @@ class RefineHandlers:
     def _decide(self, session: ReviewSession | None, decision: str, band_px: float,
                 edited: np.ndarray | None = None) -> list:
         if session is None:
-            raise gr.Error("Open a dataset first.")
+            raise user_error("Open a dataset first.")
         sample_id = session.shown[0] if session.shown else None
         try:
             session.decide(decision, int(band_px), edited)
         except ReviewError as e:
-            raise gr.Error(str(e)) from e
+            raise user_error(str(e)) from e
         except OSError as e:
-            raise gr.Error(disk_message(e, "The decision was not saved")) from e
+            raise user_error(disk_message(e, "The decision was not saved")) from e
         gr.Info(f"{sample_id}: {'edit saved' if decision == 'edit' else decision + 'ed'}")
         return self.show(session, band_px)
 

@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import gradio as gr
 import pandas as pd
 
 from banet import WeightsError
+from data_tools import review
 from data_tools.dataset import DatasetError
 from data_tools.export import DOWNLOADS, export_download
 from training.job import FineTuneJob, JobError, JobStatus
 
 from .downloads import session_folder
 from .jobs import JobRegistry
+from .messages import user_error
 from .review_session import ReviewSession
 from .settings import Settings
 
@@ -22,16 +25,16 @@ POLL_SECONDS = 2.0
 
 def export(session: ReviewSession | None, kind: str, request: gr.Request, progress=gr.Progress()) -> str:
     if session is None:
-        raise gr.Error("Open a dataset in the Refine tab first.")
+        raise user_error("Open a dataset in the Refine tab first.")
     dataset = session.dataset()
     out = session_folder(request) / f"refined-{kind}.zip"
     progress(0, desc=f"writing {len(dataset)} samples")
     try:
         export_download(dataset, out, kind)
     except DatasetError as e:
-        raise gr.Error(str(e)) from e
+        raise user_error(str(e)) from e
     except OSError as e:
-        raise gr.Error(f"The export could not be written ({e.strerror or e}); nothing was changed.") from e
+        raise user_error(f"The export could not be written ({e.strerror or e}); nothing was changed.") from e
     return str(out)
 
 
@@ -48,10 +51,10 @@ class JobHandlers:
     def start(self, session: ReviewSession | None, iterations: float, held_out: float, model: str,
               request: gr.Request):
         if session is None:
-            raise gr.Error("Open a dataset in the Refine tab first.")
+            raise user_error("Open a dataset in the Refine tab first.")
         if not (isinstance(iterations, (int, float)) and math.isfinite(iterations)
                 and isinstance(held_out, (int, float)) and 0 < held_out < 1):
-            raise gr.Error("Iterations must be a number, and the held-out share between 0 and 1.")
+            raise user_error("Iterations must be a number, and the held-out share between 0 and 1.")
 
         def make(folder, max_seconds):
             return FineTuneJob(folder, session.dataset(), model, round(iterations), held_out,
@@ -60,7 +63,7 @@ class JobHandlers:
         try:
             job_id = self.jobs.start(_owner(request), make)
         except (JobError, WeightsError, DatasetError) as e:
-            raise gr.Error(str(e)) from e
+            raise user_error(str(e)) from e
         return [job_id, *self.poll(job_id, request)]
 
     def poll(self, job_id: str | None, request: gr.Request) -> list:
@@ -80,7 +83,7 @@ class JobHandlers:
     def cancel(self, job_id: str | None, request: gr.Request) -> list:
         job = self.jobs.get(job_id, _owner(request))
         if job is None:
-            raise gr.Error("No fine-tuning is running in this session.")
+            raise user_error("No fine-tuning is running in this session.")
         job.cancel()
         job.wait(timeout=30)
         return self.poll(job_id, request)
@@ -89,7 +92,7 @@ class JobHandlers:
         job = self.jobs.get(job_id, _owner(request))
         status = job.status() if job else None
         if not status or not status.weights:
-            raise gr.Error("No fine-tuned weights in this session yet.")
+            raise user_error("No fine-tuned weights in this session yet.")
         gr.Info("This session now uses the fine-tuned weights.")
         return [status.weights, f"Weights: `{job.label}`, fine-tuned in this session"]
 
@@ -97,11 +100,11 @@ class JobHandlers:
         """The fine-tuned weights as a zip named by dataset and date: they outlive the session this way."""
         job = self.jobs.get(job_id, _owner(request))
         if job is None:
-            raise gr.Error("No fine-tuned weights in this session yet.")
+            raise user_error("No fine-tuned weights in this session yet.")
         try:
             return str(job.pack_weights(session_folder(request)))
         except JobError as e:
-            raise gr.Error(str(e)) from e
+            raise user_error(str(e)) from e
 
 
 def describe(status: JobStatus) -> str:
@@ -134,11 +137,23 @@ def curve(status: JobStatus) -> pd.DataFrame | None:
     return pd.DataFrame(points) if points else None
 
 
-def build(review: gr.State, model: gr.State, model_note: gr.Markdown, settings: Settings, jobs: JobRegistry) -> None:
-    """Lay out the tab inside the current Blocks context."""
+def describe_dataset(session: ReviewSession | None) -> str:
+    """What export and fine-tuning will work on: the dataset open in Refine, with its decisions."""
+    if session is None:
+        return "No dataset open: open one in the Refine tab first."
+    dataset = session.dataset()
+    counts = Counter(review.status(sample) for sample in dataset)
+    decided = ", ".join(f"{counts[s]} {s}" for s in review.STATUSES if counts[s])
+    return (f"Dataset **{session.name}**: {len(dataset)} samples ({decided}), with every decision made so far "
+            "in the Refine tab.")
+
+
+def build(review_state: gr.State, model: gr.State, model_note: gr.Markdown, settings: Settings, jobs: JobRegistry,
+          tab: gr.Tab) -> None:
+    """Lay out the tab inside the current Blocks context; `tab` is this tab (its selection refreshes the summary)."""
     default, heavy = settings.weights, {"concurrency_id": "heavy", "concurrency_limit": settings.heavy_calls}
     job = gr.State(None)  # this session's job id
-    gr.Markdown("The dataset opened in the Refine tab, with every decision made so far.")
+    dataset_note = gr.Markdown(describe_dataset(None), elem_id="export-dataset")
     with gr.Row():
         kind = gr.Radio([(label, key) for key, label in DOWNLOADS.items()], value="dataset", label="export as")
         with gr.Column():
@@ -165,9 +180,10 @@ def build(review: gr.State, model: gr.State, model_note: gr.Markdown, settings: 
     timer = gr.Timer(POLL_SECONDS, active=False)
 
     shown = [status, plot, table, use, save, start_button, cancel_button, timer]
-    export_button.click(export, [review, kind], download, api_name="export_dataset", **heavy)
+    tab.select(describe_dataset, review_state, dataset_note, show_progress="hidden")
+    export_button.click(export, [review_state, kind], download, api_name="export_dataset", **heavy)
     handlers = JobHandlers(jobs)
-    start_button.click(handlers.start, [review, iterations, held_out, model], [job, *shown], api_name="retrain_start")
+    start_button.click(handlers.start, [review_state, iterations, held_out, model], [job, *shown], api_name="retrain_start")
     timer.tick(handlers.poll, job, shown, api_name="retrain_status", show_progress="hidden")
     cancel_button.click(handlers.cancel, job, shown, api_name="retrain_cancel")
     use.click(handlers.use_weights, job, [model, model_note], api_name="retrain_use")

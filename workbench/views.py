@@ -38,12 +38,16 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarr
     return out
 
 
+DIFFERENCE_LEGEND = "bluish green: both · orange: model only · sky blue: annotation only"
+
+
 def difference_overlay(image: np.ndarray, prediction: np.ndarray, annotation: np.ndarray,
                        alpha: float = 0.55) -> np.ndarray:
-    """Agreement in green, false positives (model only) in red, false negatives (annotation only) in blue."""
+    """Agreement in bluish green, model only in orange, annotation only in sky blue: the Okabe-Ito
+    colours, told apart with any colour vision (DIFFERENCE_LEGEND names them)."""
     out = image
-    for region, colour in ((prediction & annotation, (0, 200, 120)), (prediction & ~annotation, (230, 40, 40)),
-                           (~prediction & annotation, (40, 90, 240))):
+    for region, colour in ((prediction & annotation, (0, 158, 115)), (prediction & ~annotation, (230, 159, 0)),
+                           (~prediction & annotation, (86, 180, 233))):
         out = tint(out, region, colour, alpha)
     return out
 
@@ -54,10 +58,15 @@ def matte_view(alpha: np.ndarray, band: np.ndarray, amount: float = 0.35) -> np.
     return tint(np.repeat(grey[..., None], 3, axis=2), band, BAND_COLOUR, amount)
 
 
+GRADIENT_PERCENTILE = 99  # the magnitude shown at full brightness: this percentile of the picture's own
+
+
 def gradient_picture(field: GradientField) -> np.ndarray:
-    """Direction as hue, magnitude as brightness (a unit step is full brightness)."""
+    """Direction as hue, magnitude as brightness, scaled to the picture's own strong edges (its
+    GRADIENT_PERCENTILE) with a square root, so that a photo's weaker edges show structure too."""
     hue = ((field.angle + np.pi) / (2 * np.pi) * 179).astype(np.uint8)
-    value = (np.clip(field.magnitude, 0, 1) * 255).astype(np.uint8)
+    scale = max(float(np.percentile(field.magnitude, GRADIENT_PERCENTILE)), 1e-6)
+    value = (np.sqrt(np.clip(field.magnitude / scale, 0, 1)) * 255).astype(np.uint8)
     hsv = np.dstack([hue, np.full_like(hue, 255), value])
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
