@@ -3,6 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
+PERSON_LEVEL = 127  # an 8-bit mask's person pixels are those above this level
+
+
+def person(mask: np.ndarray) -> np.ndarray:
+    """bool person mask of an 8-bit (0..255) mask, soft or not: above PERSON_LEVEL."""
+    return np.asarray(mask) > PERSON_LEVEL
+
 
 def as_bool(mask: np.ndarray) -> np.ndarray:
     """bool mask from bool, 0/1 or 0/255 integers, or soft [0,1] float input (threshold at the middle)."""
@@ -10,7 +17,7 @@ def as_bool(mask: np.ndarray) -> np.ndarray:
     if mask.dtype == bool:
         return mask
     if np.issubdtype(mask.dtype, np.integer):
-        return mask > (0 if mask.size and mask.max() <= 1 else 127)  # 0/1 labels, else 8-bit levels
+        return mask > 0 if mask.size and mask.max() <= 1 else person(mask)  # 0/1 labels, else 8-bit levels
     return mask > 0.5
 
 

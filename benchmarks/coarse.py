@@ -12,6 +12,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from banet.masks import person
+
 Coarsen = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
@@ -34,7 +36,7 @@ def _grow_or_shrink(mask: np.ndarray, rng: np.random.Generator, most: int) -> np
 def blocky(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     h, w = truth.shape
     small = cv2.resize(truth, (w // 8, h // 8), interpolation=cv2.INTER_AREA)
-    mask = np.where(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) > 127, 255, 0).astype(np.uint8)
+    mask = np.where(person(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)), 255, 0).astype(np.uint8)
     return _grow_or_shrink(mask, rng, 3)
 
 

@@ -28,7 +28,7 @@ from pymatting import estimate_alpha_cf, ichol
 from tqdm import tqdm
 
 from banet import DEFAULT_MODEL, Predictor, load_model
-from banet.masks import as_bool
+from banet.masks import as_bool, person
 from banet.metrics import boundary_f_score, boundary_iou, foreground_iou
 from banet.targets import boundary_band, edge_band
 from data_tools.dataset import Dataset, Sample
@@ -59,7 +59,7 @@ def closed_form(rgb: np.ndarray, coarse: np.ndarray, confidence: np.ndarray, ban
 
 
 def guided(rgb: np.ndarray, coarse: np.ndarray, confidence: np.ndarray, band: np.ndarray) -> np.ndarray:
-    return refine(rgb, coarse, confidence).mask > 127
+    return person(refine(rgb, coarse, confidence).mask)
 
 
 METHODS: dict[str, Method] = {
@@ -75,7 +75,7 @@ GUIDED = ("model alone", "guided matting (this project)")  # their time includes
 def score_photo(dataset: Dataset, sample: Sample, index: int, predictor: Predictor) -> dict:
     """(kind, method) -> this photo's row (iou, boundary F, boundary IoU, worse, seconds)."""
     rows = {}
-    rgb, truth = dataset.read_image(sample), dataset.read_mask(sample) > 127
+    rgb, truth = dataset.read_image(sample), person(dataset.read_mask(sample))
     start = time.perf_counter()
     confidence = predictor(rgb).confidence
     model_seconds = time.perf_counter() - start

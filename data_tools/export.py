@@ -18,6 +18,8 @@ from pathlib import Path, PurePath
 import numpy as np
 from tqdm import tqdm
 
+from banet.masks import person
+
 from . import rle
 from .atomic import atomic_path, write_text
 from .dataset import MANIFEST, Dataset, DatasetError, Sample, encode_mask, manifest_text
@@ -43,7 +45,7 @@ def write_folder(dataset: Dataset, samples: list[Sample], out: Path, binary: boo
             shutil.copyfile(dataset.image_path(sample), staging / "images" / Path(sample.image).name)
             mask = dataset.read_mask(sample)
             if binary:
-                mask = np.where(mask > 127, 255, 0).astype(np.uint8)
+                mask = np.where(person(mask), 255, 0).astype(np.uint8)
             (staging / "masks" / f"{sample.id}.png").write_bytes(encode_mask(mask))
         staging.chmod(0o755)
         staging.rename(out)
@@ -53,10 +55,10 @@ def write_folder(dataset: Dataset, samples: list[Sample], out: Path, binary: boo
 
 
 def coco_document(dataset: Dataset, splits: list[str] | None = None) -> dict:
-    """COCO instances with one 'person' annotation per image, compressed RLE of mask > 127."""
+    """COCO instances with one 'person' annotation per image, compressed RLE of its person pixels."""
     images, annotations = [], []
     for number, sample in enumerate(tqdm(dataset.select(splits), desc="coco", unit="img", leave=False), 1):
-        mask = dataset.read_mask(sample) > 127
+        mask = person(dataset.read_mask(sample))
         ys, xs = np.nonzero(mask)
         bbox = [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1] if xs.size else [0, 0, 0, 0]
         images.append({"id": number, "file_name": Path(sample.image).name,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from banet.masks import person
+
 from .atomic import write_bytes
 from .dataset import Dataset, DatasetError, Sample
 from .refine import METHOD, RefineParams, Refinement
@@ -54,7 +56,7 @@ class ProposalCache:
     def put(self, key: str, refinement: Refinement) -> None:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, alpha=refinement.alpha, shape=np.array(refinement.mask.shape),
-                            mask=np.packbits(refinement.mask > 127), band=np.packbits(refinement.band),
+                            mask=np.packbits(person(refinement.mask)), band=np.packbits(refinement.band),
                             band_px=refinement.band_px, confidence=refinement.confidence, changed=refinement.changed)
         write_bytes(self.folder / f"{key}.npz", buffer.getvalue())
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from banet.masks import person
+
 from .dataset import Dataset, DatasetError
 
 
@@ -26,7 +28,7 @@ def dataset_stats(dataset: Dataset) -> dict:
             unreadable.append(str(e))
             continue
         sizes[f"{mask.shape[1]}x{mask.shape[0]}"] += 1
-        coverage.append(float(np.count_nonzero(mask > 127)) / mask.size)
+        coverage.append(float(np.count_nonzero(person(mask))) / mask.size)
         soft += bool(np.any((mask > 0) & (mask < 255)))
     return {
         "samples": len(dataset),

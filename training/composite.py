@@ -8,12 +8,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from banet.masks import person
+
 Box = tuple[float, float, float, float]
 
 
 def person_box(mask: np.ndarray) -> Box | None:
-    """Bounding box of the mask's person pixels (> 127), or None for an empty mask."""
-    rows, cols = np.nonzero(np.asarray(mask) > 127)
+    """Bounding box of the mask's person pixels, or None for an empty mask."""
+    rows, cols = np.nonzero(person(mask))
     if rows.size == 0:
         return None
     return float(rows.min()), float(cols.min()), float(rows.max() + 1), float(cols.max() + 1)
@@ -67,7 +69,7 @@ def upper_body_box(mask: np.ndarray, box: Box, size: tuple[int, int], fraction: 
     height = (bottom - top) * fraction / (1 - margin)
     width = height * w / h
     y0 = top - margin * height
-    rows = mask[int(max(top, 0)):int(top + (bottom - top) * fraction) + 1] > 127
+    rows = person(mask[int(max(top, 0)):int(top + (bottom - top) * fraction) + 1])
     cols = np.nonzero(rows.any(axis=0))[0]
     centre = cols.mean() if cols.size else (box[1] + box[3]) / 2
     x0 = centre - width / 2 + shift * width

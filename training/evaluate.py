@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from banet import DEFAULT_MODEL, Predictor, WeightsError, count_parameters, load_model
 from banet.metrics import evaluate_pair, false_positive_area
+from banet.masks import person
 from data_tools.atomic import write_text
 from data_tools.dataset import Dataset, DatasetError, Sample
 
@@ -50,7 +51,7 @@ def score(segment: Segmenter, dataset: Dataset, samples: Sequence[Sample], name:
     rows = []
     for sample in tqdm(samples, desc=name, unit="img", leave=False):
         rgb = dataset.read_image(sample)
-        gt = dataset.read_mask(sample) > 127
+        gt = person(dataset.read_mask(sample))
         mask, seconds = segment(rgb)
         scores = evaluate_pair(mask, gt, rgb)
         if not gt.any():  # no person: no edge to align with

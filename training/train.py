@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from banet import BANet, BANetLoss, BANetOutput
+from banet.masks import person
 from banet.metrics import foreground_iou, two_class_miou
 from data_tools.atomic import atomic_path, write_text
 
@@ -109,8 +110,8 @@ def validate(model: BANet, val: ArraySet, device: torch.device, batch_size: int 
         images = torch.from_numpy(val.images[start:start + batch_size]).to(device)
         logits = model(images.permute(0, 3, 1, 2).float() / 255).logits
         for pred, mask in zip((logits[:, 0] > 0).cpu().numpy(), val.masks[start:start + batch_size]):
-            ious.append(foreground_iou(pred, mask > 127))
-            mious.append(two_class_miou(pred, mask > 127))
+            ious.append(foreground_iou(pred, person(mask)))
+            mious.append(two_class_miou(pred, person(mask)))
     return float(np.mean(ious)), float(np.mean(mious))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from banet.masks import person
 from data_tools import refine
 from data_tools.archive import ArchiveError
 from data_tools.dataset import Dataset, DatasetError
@@ -36,9 +37,9 @@ def draw(view: ReviewView | None) -> list:
     if view is None:
         return [None, None, None, None, None, EMPTY]
     image, proposal = view.image, view.proposal
-    editor = {"background": tint(image, proposal.mask > 127, ADD, PROPOSAL_TINT), "layers": [], "composite": None}
-    return [overlay(image, view.annotation > 127), overlay(image, view.confidence >= 0.5),
-            overlay(image, proposal.mask > 127), matte_view(proposal.alpha, proposal.band), editor, view.header()]
+    editor = {"background": tint(image, person(proposal.mask), ADD, PROPOSAL_TINT), "layers": [], "composite": None}
+    return [overlay(image, person(view.annotation)), overlay(image, view.confidence >= 0.5),
+            overlay(image, person(proposal.mask)), matte_view(proposal.alpha, proposal.band), editor, view.header()]
 
 
 def disk_message(error: OSError, what: str) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 
 from banet import Prediction, Predictor, load_rgb
 from banet.image_io import image_size, shrink_to
+from banet.masks import person
 from banet.metrics import evaluate_pair, gradient_alignment
 from data_tools.importers import mask_from_annotation_file
 
@@ -70,7 +71,7 @@ def compare(predictor: Predictor, photo: str | Path, annotation_file: str | Path
     """Score an annotation file of a photo against the model's mask. The annotation is drawn at the
     photo's own size, then shrunk as the photo was. ImageLoadError or ValueError for unusable files."""
     result = predictor(load_rgb(photo, max_side))
-    annotation = shrink_to(mask_from_annotation_file(Path(annotation_file), *image_size(photo)), max_side) > 127
+    annotation = person(shrink_to(mask_from_annotation_file(Path(annotation_file), *image_size(photo)), max_side))
     result.threshold = threshold
     scores = evaluate_pair(result.mask, annotation)  # gradient alignment below: each mask in its own band
     rows = [("IoU", scores["iou"]), ("boundary F (2 px)", scores["boundary_f"]),
