@@ -20,6 +20,7 @@ from .semantic import FCN4sDecoder, SemanticEncoder, upsample_to
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+PAD_MULTIPLE = 32  # five stride-2 stages down to 1/32: inputs are padded to a multiple of this
 
 
 class BANetOutput(NamedTuple):
@@ -61,7 +62,6 @@ class BANet(
         self.input_size = input_size
         self.boundary_attention = boundary_attention
         self.temperature = float(temperature)
-        self.pad_multiple = 32
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
@@ -82,7 +82,7 @@ class BANet(
 
     def forward(self, image: torch.Tensor) -> BANetOutput:
         h, w = image.shape[-2:]
-        pad_h, pad_w = -h % self.pad_multiple, -w % self.pad_multiple
+        pad_h, pad_w = -h % PAD_MULTIPLE, -w % PAD_MULTIPLE
         x = (image - self.mean) / self.std
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")

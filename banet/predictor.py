@@ -12,9 +12,8 @@ import numpy as np
 from .backends import Backend, make_backend
 from .gradients import Gradients, map_gradients, photo_gradients
 from .image_io import ImageInput, load_rgb, working_size
-from .model import BANet
+from .model import BANet, PAD_MULTIPLE
 
-PAD_MULTIPLE = 32
 
 
 @dataclass

@@ -27,10 +27,11 @@ import numpy as np
 from PIL import Image
 
 from banet.predictor import working_size
+from training.config import DATA_ROOT
 from workbench.views import DISPLAY_SIDE
 
 ROOT = Path(__file__).resolve().parents[1]
-PFCN_TEST = ROOT.parent / "shared" / "data" / "pfcn" / "test"
+PFCN_TEST = DATA_ROOT / "pfcn" / "test"
 
 
 def free_port() -> int:

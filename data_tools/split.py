@@ -7,11 +7,27 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from .dataset import Dataset, DatasetError
+
+T = TypeVar("T")
+
+
+def seeded_order(count: int, seed: int) -> np.ndarray:
+    """The one shuffle every seeded split uses: a permutation of range(count) fixed by `seed`."""
+    return np.random.default_rng(seed).permutation(count)
+
+
+def seeded_cut(items: Sequence[T], fraction: float, seed: int, at_least: int = 0) -> tuple[list[T], list[T]]:
+    """(kept, held out): a seeded random `fraction` of `items` (at least `at_least`), each list in
+    the items' own order."""
+    held = set(seeded_order(len(items), seed)[:max(at_least, round(len(items) * fraction))].tolist())
+    return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
 
 
 def assign_splits(dataset: Dataset, val: float, test: float, seed: int = 0) -> Counter:
@@ -19,7 +35,7 @@ def assign_splits(dataset: Dataset, val: float, test: float, seed: int = 0) -> C
     if val < 0 or test < 0 or val + test > 1:
         raise ValueError("fractions must be >= 0 and sum to at most 1")
     ids = sorted(dataset.samples)
-    order = np.random.default_rng(seed).permutation(len(ids))
+    order = seeded_order(len(ids), seed)
     n_test, n_val = round(len(ids) * test), round(len(ids) * val)
     for rank, index in enumerate(order):
         split = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from banet import BANet, BANetLoss
+from training.config import DATA_ROOT as DATA
 from training.suite import build_suite
 
 from .helpers import make_batch, read_pair
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PFCN_TEST = DATA / "pfcn" / "test"
 
 

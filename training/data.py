@@ -19,6 +19,7 @@ from tqdm import tqdm
 from banet.image_io import cover_crop, load_rgb, shrink_to
 from banet.targets import boundary_band
 from data_tools.dataset import Dataset, Sample
+from data_tools.split import seeded_cut
 
 from .composite import Box, cover_box, crop, paste_person, person_box, random_crop, touches_bottom, upper_body_box
 from .config import TrainConfig
@@ -50,9 +51,7 @@ def list_entries(folders: Sequence[str], exclude_holdout: bool = True) -> list[E
 
 def split_entries(entries: list[Entry], fraction: float, seed: int) -> tuple[list[Entry], list[Entry]]:
     """(train, val): a fixed random `fraction` of the samples held out for validation curves."""
-    order = np.random.default_rng(seed).permutation(len(entries))
-    n_val = int(round(len(entries) * fraction))
-    return [entries[i] for i in np.sort(order[n_val:])], [entries[i] for i in np.sort(order[:n_val])]
+    return seeded_cut(entries, fraction, seed)
 
 
 @dataclass

@@ -6,7 +6,6 @@ from its folder (`config.json`, `train.log`, `run/`, `eval/`).
 """
 from __future__ import annotations
 
-import csv
 import ctypes
 import json
 import math
@@ -21,14 +20,15 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 
 from banet.hub import local_folder
 from data_tools.atomic import atomic_path, write_text
 from data_tools.dataset import Dataset, DatasetError, Sample
 from data_tools.export import write_folder
+from data_tools.split import seeded_cut
 
 from .config import CPU_FINETUNE, TrainConfig
+from .logs import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: where `python -m training.*` resolves
 HELD_OUT_SPLITS = ("val", "test")
@@ -62,11 +62,8 @@ def split_held_out(dataset: Dataset, fraction: float, seed: int) -> tuple[list[S
     samples = sorted(dataset, key=lambda s: s.id)
     held = [s for s in samples if s.split in HELD_OUT_SPLITS]
     if not held:
-        order = np.random.default_rng(seed).permutation(len(samples))
-        count = max(1, round(len(samples) * fraction))
-        held = [samples[i] for i in sorted(order[:count])]
-    held_ids = {s.id for s in held}
-    return [s for s in samples if s.id not in held_ids], held
+        return seeded_cut(samples, fraction, seed, at_least=1)
+    return [s for s in samples if s.split not in HELD_OUT_SPLITS], held
 
 
 def job_config(train: Path, held_out: Path, init_weights: Path, iterations: int, n_train: int,
@@ -127,7 +124,8 @@ class FineTuneJob:
         return self.status()
 
     def status(self) -> JobStatus:
-        rows = _read_rows(self.folder / "run" / "metrics.csv")
+        metrics = self.folder / "run" / "metrics.csv"
+        rows = read_csv(metrics) if metrics.is_file() else []
         iteration = int(rows[-1]["iteration"]) if rows else 0
         model = self.folder / "run" / "model"
         return JobStatus(self._state, iteration, self.iterations, rows, self._message, self._table,
@@ -246,9 +244,3 @@ def kill_orphans(jobs: Path) -> int:
     return killed
 
 
-def _read_rows(path: Path) -> list[dict]:
-    try:
-        with open(path, newline="") as f:
-            return list(csv.DictReader(f))
-    except FileNotFoundError:
-        return []

@@ -5,12 +5,9 @@ import csv
 import io
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure  # drawn without pyplot: no process-wide backend is chosen
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from data_tools.atomic import atomic_path, write_text  # noqa: E402
+from data_tools.atomic import atomic_path, write_text
 
 COLUMNS = ("iteration", "epoch", "lr", "loss", "segmentation", "boundary", "refine",
            "val_iou", "val_miou", "seconds")
@@ -33,7 +30,8 @@ def plot_curves(path: Path, rows: list[dict], title: str) -> None:
     """Training loss (left) and validation IoU / mIoU (right) against iteration."""
     losses = [r for r in rows if r.get("loss") not in (None, "")]
     evals = [r for r in rows if r.get("val_iou") not in (None, "")]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     for key in ("loss", "segmentation", "boundary", "refine"):
         left.plot([int(r["iteration"]) for r in losses], [float(r[key]) for r in losses], label=key)
     left.set(xlabel="iteration", ylabel="loss", yscale="log", title="training loss")
@@ -47,4 +45,3 @@ def plot_curves(path: Path, rows: list[dict], title: str) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
-    plt.close(fig)
