@@ -230,6 +230,8 @@ def test_retrain_fine_tunes_in_the_background_compares_and_switches_weights(clie
     assert set(rows) == {"mean IoU", "boundary F", "Boundary IoU", "gradient alignment"}
     assert "on 1 held-out sample |" in table and "Only 1 held-out sample: differences" in table
     assert "(100%)" in status and "elapsed" in status and "left" not in status
+    assert "held-out IoU while training" in status and "(at the training size)" in status
+    assert client.predict(api_name="/retrain_status")[-1]  # the held-out curve has its point
     note = client.predict(api_name="/retrain_use")
     assert "fine-tuned" in note and "banet-finetuned-" in note and "/tmp" not in note
     with zipfile.ZipFile(client.predict(api_name="/retrain_weights")) as zf:

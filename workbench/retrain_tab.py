@@ -68,17 +68,17 @@ class JobHandlers:
 
     def poll(self, job_id: str | None, request: gr.Request) -> list:
         """Status line, loss curve, comparison table, the switch and download buttons, Start (off while a
-        job runs), Cancel (shown only then) and the timer, for one job."""
+        job runs), Cancel (shown only then), the timer and the held-out curve, for one job."""
         job = self.jobs.get(job_id, _owner(request))
         if job is None:
             return ["No fine-tuning started in this session.", None, "", gr.Button(visible=False),
                     gr.Button(visible=False), gr.Button(interactive=True), gr.Button(visible=False),
-                    gr.Timer(active=False)]
+                    gr.Timer(active=False), None]
         status = job.status()
         done = status.state == "done"
         return [describe(status), curve(status), status.table, gr.Button(visible=done), gr.Button(visible=done),
                 gr.Button(interactive=not status.running), gr.Button(visible=status.running),
-                gr.Timer(active=status.running)]
+                gr.Timer(active=status.running), held_out_curve(status)]
 
     def cancel(self, job_id: str | None, request: gr.Request) -> list:
         job = self.jobs.get(job_id, _owner(request))
@@ -120,8 +120,8 @@ def describe(status: JobStatus) -> str:
     if losses:
         line += f" · loss {float(losses[-1]['loss']):.4f}"
     scored = [r for r in status.rows if r.get("val_iou")]
-    if scored:
-        line += f" · held-out IoU {100 * float(scored[-1]['val_iou']):.2f}"
+    if scored:  # training scores at its own input size; the table below scores the photos as the app does
+        line += f" · held-out IoU while training {100 * float(scored[-1]['val_iou']):.2f} (at the training size)"
     return line + (f"\n\n{status.message}" if status.message else "")
 
 
@@ -134,6 +134,13 @@ def curve(status: JobStatus) -> pd.DataFrame | None:
     """Long-format loss terms by iteration, for gr.LinePlot."""
     points = [{"iteration": int(r["iteration"]), "term": term, "value": float(r[term])}
               for r in status.rows if r.get("loss") for term in TERMS]
+    return pd.DataFrame(points) if points else None
+
+
+def held_out_curve(status: JobStatus) -> pd.DataFrame | None:
+    """Held-out IoU (%) by iteration, as training measures it, for gr.LinePlot."""
+    points = [{"iteration": int(r["iteration"]), "IoU": 100 * float(r["val_iou"])}
+              for r in status.rows if r.get("val_iou")]
     return pd.DataFrame(points) if points else None
 
 
@@ -169,7 +176,9 @@ def build(review_state: gr.State, model: gr.State, model_note: gr.Markdown, sett
                                      elem_id="retrain-start")
             cancel_button = gr.Button("Cancel", variant="stop", visible=False)
     status = gr.Markdown(elem_id="retrain-status")
-    plot = gr.LinePlot(x="iteration", y="value", color="term", title="training loss", height=260)
+    with gr.Row():
+        plot = gr.LinePlot(x="iteration", y="value", color="term", title="training loss", height=260)
+        held_plot = gr.LinePlot(x="iteration", y="IoU", title="held-out IoU (%) while training", height=260)
     table = gr.Markdown()
     with gr.Row():
         use = gr.Button("Use the fine-tuned weights", visible=False)
@@ -179,7 +188,7 @@ def build(review_state: gr.State, model: gr.State, model_note: gr.Markdown, sett
                                  "load_model() once unzipped", elem_id="retrain-weights")
     timer = gr.Timer(POLL_SECONDS, active=False)
 
-    shown = [status, plot, table, use, save, start_button, cancel_button, timer]
+    shown = [status, plot, table, use, save, start_button, cancel_button, timer, held_plot]
     tab.select(describe_dataset, review_state, dataset_note, show_progress="hidden")
     export_button.click(export, [review_state, kind], download, api_name="export_dataset", **heavy)
     handlers = JobHandlers(jobs)
