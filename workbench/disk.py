@@ -13,6 +13,7 @@ from pathlib import Path
 import anyio
 from starlette.responses import PlainTextResponse
 
+MB = 1024**2
 UPLOAD_FACTOR = 3  # bytes an upload needs per unpacked byte: the extracted copy, the dataset, its proposals
 
 
@@ -61,8 +62,8 @@ def make_room(root: Path, upload: Path, needed: int, per_browser: int, total: in
     first the same browser's other uploads, then any upload unused for `idle_seconds`, least
     recently used first. Returns what was removed; DiskFull when the budgets cannot be met."""
     if needed > per_browser:
-        raise DiskFull(f"this upload needs about {needed / 1024**2:.0f} MB of disk once unpacked; the limit per "
-                       f"visitor is {per_browser / 1024**2:.0f} MB")
+        raise DiskFull(f"this upload needs about {needed / MB:.0f} MB of disk once unpacked; the limit per "
+                       f"visitor is {per_browser / MB:.0f} MB")
     removed: list[Path] = []
     mine = [p for p in uploads(root) if p.parent == upload.parent and p != upload]
     while used_bytes(upload.parent) - used_bytes(upload) + needed > per_browser and mine:

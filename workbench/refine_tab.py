@@ -5,7 +5,6 @@ The review logic is `review_session.ReviewSession`; this module draws its views 
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from .inputs import EditInput
 from .messages import user_error
 from .models import Predictors
 from .review_session import FILTERS, ReviewError, ReviewSession, ReviewView
-from .settings import Settings
+from .settings import Settings, is_loopback
 from .uploads import open_upload, proposal_cache
 from .views import matte_view, overlay, tint
 
@@ -48,14 +47,6 @@ def disk_message(error: OSError, what: str) -> str:
     return f"{what} ({error.strerror or error}). Nothing was changed."
 
 
-def _from_loopback(request: gr.Request | None) -> bool:
-    host = getattr(getattr(request, "client", None), "host", None) or ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class RefineHandlers:
     """The tab's handlers: each takes the session's ReviewSession (or None) and returns the views and it."""
 
@@ -74,7 +65,8 @@ class RefineHandlers:
     def open_dataset(self, archive: str | None, folder: str, key: str, status_filter: str, band_px: float,
                      model: str, request: gr.Request, progress=gr.Progress()) -> list:
         key = key or os.urandom(12).hex()
-        server_folders = self.settings.allow_server_folders and _from_loopback(request)
+        client = getattr(getattr(request, "client", None), "host", None) or ""
+        server_folders = self.settings.allow_server_folders and is_loopback(client)
         used_uploads(request, archive)
         try:
             if archive:
@@ -155,7 +147,7 @@ def build(predictors: Predictors, model: gr.State, settings: Settings) -> gr.Sta
     handlers = RefineHandlers(predictors, settings)
     browser_key = gr.BrowserState("", storage_key="banet-workbench-key")
     session = gr.State(None, time_to_live=settings.state_minutes * 60)  # this session's ReviewSession
-    heavy = {"concurrency_id": "heavy", "concurrency_limit": settings.heavy_calls}
+    heavy = settings.heavy
     with gr.Row():
         archive = gr.File(label="dataset zip (this format, images/ + masks/, COCO, Supervisely or LabelMe)",
                           file_types=[".zip"], elem_id="refine-archive")

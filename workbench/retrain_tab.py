@@ -158,7 +158,7 @@ def describe_dataset(session: ReviewSession | None) -> str:
 def build(review_state: gr.State, model: gr.State, model_note: gr.Markdown, settings: Settings, jobs: JobRegistry,
           tab: gr.Tab) -> None:
     """Lay out the tab inside the current Blocks context; `tab` is this tab (its selection refreshes the summary)."""
-    default, heavy = settings.weights, {"concurrency_id": "heavy", "concurrency_limit": settings.heavy_calls}
+    default, heavy = settings.weights, settings.heavy
     job = gr.State(None)  # this session's job id
     dataset_note = gr.Markdown(describe_dataset(None), elem_id="export-dataset")
     with gr.Row():

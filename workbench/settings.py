@@ -11,7 +11,7 @@ from pathlib import Path
 
 from banet import DEFAULT_MODEL
 
-MB = 1024**2
+from .disk import MB
 WORKSPACE = Path(os.environ.get("BANET_WORKSPACE", Path(tempfile.gettempdir()) / "banet-workbench" / "datasets"))
 # Gradio's cache when `python app.py` runs (app.py sets GRADIO_TEMP_DIR): this server's alone, so it
 # can be emptied at start-up of what a killed server left
@@ -48,6 +48,11 @@ class Settings:
     @property
     def max_file_size(self) -> int:
         return self.max_file_mb * MB
+
+    @property
+    def heavy(self) -> dict:
+        """Event options for a heavy handler: every one shares the heavy_calls workers."""
+        return {"concurrency_id": "heavy", "concurrency_limit": self.heavy_calls}
 
 
 def is_loopback(host: str) -> bool:

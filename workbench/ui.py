@@ -95,7 +95,7 @@ class ViewerHandlers:
 
 def build_app(settings: Settings = Settings()) -> gr.Blocks:
     """The app's layout and wiring; the handlers are ViewerHandlers and the tabs' own."""
-    weights, heavy = settings.weights, {"concurrency_id": "heavy", "concurrency_limit": settings.heavy_calls}
+    weights, heavy = settings.weights, settings.heavy
     predictors = Predictors()
     predictors(weights)  # load the default now: a bad weights folder fails at start-up, not in a request
     jobs = JobRegistry(JOBS_DIR, settings.max_jobs, settings.job_minutes * 60)
