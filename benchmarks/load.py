@@ -157,10 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             for s in sessions:
                 s.join()
             elapsed = time.monotonic() - started
-            downloads = server_tmp / "gradio" / "banet-downloads"  # workbench.downloads.DOWNLOADS, in its TMPDIR
+            downloads = server_tmp / "banet-workbench" / "gradio"  # the server's Gradio caches, one per server
             leftover = []
             for _ in range(30):  # unload runs when each session's heartbeat ends
-                leftover = [p.name for p in downloads.iterdir()] if downloads.is_dir() else []
+                leftover = [p.name for p in downloads.glob("*/banet-downloads/*/*")]
                 if not leftover:
                     break
                 time.sleep(1)

@@ -290,7 +290,7 @@ def test_a_closed_session_leaves_no_downloads_or_jobs_behind(client, pfcn_paths,
     composite, _ = session.predict("blur", "#000000", 12, None, api_name="/compose")
     _open_three(session, pfcn_paths, tmp_path)
     session.predict("coco", api_name="/export_dataset")
-    jobs_dir = JOBS_DIR
+    jobs_dir = JOBS_DIR / str(os.getpid())  # this server's (disk.instance_folder)
     before = set(jobs_dir.glob("*"))
     session.predict(4000, 0.3, api_name="/retrain_start")
     [job] = set(jobs_dir.glob("*")) - before

@@ -347,3 +347,19 @@ def test_uploads_past_the_cache_budget_are_refused(tmp_path):
     with TestClient(app) as client:
         answers = [client.post("/gradio_api/upload", content=os.urandom(1024**2)).status_code for _ in range(4)]
     assert answers == [200, 200, 200, 507] and len(list(tmp_path.iterdir())) == 3
+
+
+def test_start_up_clears_what_killed_servers_left_and_spares_running_ones(tmp_path):
+    from workbench.disk import instance_folder
+    from workbench.jobs import JobRegistry
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (tmp_path / str(gone.pid) / "job").mkdir(parents=True)  # a killed server's job folder
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / str(running.pid) / "job").mkdir(parents=True)  # another server, still up
+        JobRegistry(instance_folder(tmp_path), max_running=1, max_seconds=60).recover()
+        assert not (tmp_path / str(gone.pid)).exists() and (tmp_path / str(running.pid) / "job").is_dir()
+    finally:
+        running.kill()

@@ -17,6 +17,26 @@ MB = 1024**2
 UPLOAD_FACTOR = 3  # bytes an upload needs per unpacked byte: the extracted copy, the dataset, its proposals
 
 
+def instance_folder(root: Path) -> Path:
+    """root/<this process id>: a server's own folder, beside those of other servers sharing `root`."""
+    return Path(root) / str(os.getpid())
+
+
+def dead_instances(root: Path) -> list[Path]:
+    """The folders root/<process id> whose server is gone: what a killed server left behind."""
+    return [folder for folder in Path(root).glob("*") if folder.name.isdigit() and not _alive(int(folder.name))]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 class DiskFull(RuntimeError):
     """The budgets cannot make room; the message says why, in the visitor's words."""
 

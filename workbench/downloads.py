@@ -15,8 +15,10 @@ import numpy as np
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-DOWNLOADS = Path(get_upload_folder()) / "banet-downloads"
+from .disk import instance_folder
+
 UPLOADS = Path(get_upload_folder())
+DOWNLOADS = instance_folder(UPLOADS / "banet-downloads")  # this server's: others may share Gradio's folder
 KEEP_DOWNLOADS = 8  # a session's most recent results kept; older ones are removed as new ones are written
 PNG_LEVEL = 1  # zlib level: 4x faster to write than PIL's default 6 for 15% more bytes (800x600 photo)
 

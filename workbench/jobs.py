@@ -11,6 +11,8 @@ from pathlib import Path
 
 from training.job import FineTuneJob, JobError, kill_orphans
 
+from .disk import dead_instances
+
 
 @dataclass
 class Entry:
@@ -20,7 +22,7 @@ class Entry:
 
 
 class JobRegistry:
-    """Jobs in `folder`/<id>; the limits are checked and the job registered under one lock, so two
+    """Jobs in `folder`/<id> (`folder`: this server's, disk.instance_folder); the limits are checked and the job registered under one lock, so two
     sessions starting at once cannot both pass them."""
 
     def __init__(self, folder: Path, max_running: int, max_seconds: float) -> None:
@@ -29,10 +31,13 @@ class JobRegistry:
         self._lock = threading.Lock()
 
     def recover(self) -> int:
-        """At start-up: kill the training processes a previous server left, remove its job folders.
-        Returns how many processes were killed."""
-        killed = kill_orphans(self.folder)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """At start-up: kill the training processes that killed servers left in their folders beside
+        this one (`folder` is root/<server process id>) and remove those folders; returns how many
+        processes were killed. Servers still running keep theirs."""
+        killed = 0
+        for folder in dead_instances(self.folder.parent):
+            killed += kill_orphans(folder)
+            shutil.rmtree(folder, ignore_errors=True)
         return killed
 
     def start(self, owner: str, make: Callable[[Path, float], FineTuneJob]) -> str:

@@ -13,10 +13,10 @@ from banet import DEFAULT_MODEL
 
 from .disk import MB
 WORKSPACE = Path(os.environ.get("BANET_WORKSPACE", Path(tempfile.gettempdir()) / "banet-workbench" / "datasets"))
-# Gradio's cache when `python app.py` runs (app.py sets GRADIO_TEMP_DIR): this server's alone, so it
-# can be emptied at start-up of what a killed server left
+# Gradio's caches when `python app.py` runs (app.py sets GRADIO_TEMP_DIR to its server's folder in
+# it, disk.instance_folder): each server's alone, so what a killed server left can be removed
 APP_CACHE = WORKSPACE.parent / "gradio"
-JOBS_DIR = WORKSPACE.parent / "jobs"  # fine-tuning jobs: none outlives the server
+JOBS_DIR = WORKSPACE.parent / "jobs"  # fine-tuning jobs, a folder per server: none outlives its server
 
 
 @dataclass(frozen=True)

@@ -98,10 +98,11 @@ def build_app(settings: Settings = Settings()) -> gr.Blocks:
     weights, heavy = settings.weights, settings.heavy
     predictors = Predictors()
     predictors(weights)  # load the default now: a bad weights folder fails at start-up, not in a request
-    jobs = JobRegistry(JOBS_DIR, settings.max_jobs, settings.job_minutes * 60)
-    jobs.recover()  # a previous server's training processes and job folders
-    # sessions do not outlive the server: nor do their files, nor (when the cache is this app's own) uploads
-    shutil.rmtree(APP_CACHE if UPLOADS == APP_CACHE else DOWNLOADS, ignore_errors=True)
+    jobs = JobRegistry(disk.instance_folder(JOBS_DIR), settings.max_jobs, settings.job_minutes * 60)
+    jobs.recover()  # killed servers' training processes and job folders
+    # sessions do not outlive their server: nor do their downloads, nor the uploads in a killed app's cache
+    for folder in disk.dead_instances(DOWNLOADS.parent) + disk.dead_instances(APP_CACHE):
+        shutil.rmtree(folder, ignore_errors=True)
     sweep(settings, jobs)
     examples, handlers = example_images(), ViewerHandlers(predictors, settings)
 
