@@ -363,3 +363,18 @@ def test_start_up_clears_what_killed_servers_left_and_spares_running_ones(tmp_pa
         assert not (tmp_path / str(gone.pid)).exists() and (tmp_path / str(running.pid) / "job").is_dir()
     finally:
         running.kill()
+
+
+def test_a_sessions_downloads_are_bounded_in_count_and_bytes(monkeypatch):
+    from workbench import downloads
+
+    request = type("Request", (), {"session_hash": f"bounded{os.getpid()}"})()
+    monkeypatch.setattr(downloads, "KEEP_BYTES", 3 * 1024**2)
+    try:
+        for _ in range(12):
+            (downloads.session_folder(request) / "export.zip").write_bytes(os.urandom(1024**2))
+        kept = list(downloads._session_root(request).iterdir())
+        assert len(kept) <= downloads.KEEP_DOWNLOADS and sum(p.stat().st_size for p in kept[0].iterdir()) > 0
+        assert downloads.used_bytes(downloads._session_root(request)) <= 4 * 1024**2  # the budget and the newest
+    finally:
+        downloads.remove_session(request)

@@ -15,11 +15,12 @@ import numpy as np
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from .disk import instance_folder
+from .disk import MB, instance_folder, used_bytes
 
 UPLOADS = Path(get_upload_folder())
 DOWNLOADS = instance_folder(UPLOADS / "banet-downloads")  # this server's: others may share Gradio's folder
 KEEP_DOWNLOADS = 8  # a session's most recent results kept; older ones are removed as new ones are written
+KEEP_BYTES = 1024 * MB  # ... and no more than this of them (an export is at most a dataset: a third of a visitor's disk)
 PNG_LEVEL = 1  # zlib level: 4x faster to write than PIL's default 6 for 15% more bytes (800x600 photo)
 
 
@@ -30,13 +31,15 @@ def _session_root(request: gr.Request | None) -> Path:
 
 
 def session_folder(request: gr.Request | None) -> Path:
-    """A fresh folder inside the session's own; the session's older ones beyond KEEP_DOWNLOADS go."""
+    """A fresh folder inside the session's own. The session's older ones go first, oldest first,
+    while there are more than KEEP_DOWNLOADS or they hold more than KEEP_BYTES."""
     root = _session_root(request)
+    root.mkdir(parents=True, exist_ok=True)
+    older = sorted(root.iterdir(), key=lambda p: p.stat().st_mtime)
+    while older and (len(older) >= KEEP_DOWNLOADS or used_bytes(root) > KEEP_BYTES):
+        shutil.rmtree(older.pop(0), ignore_errors=True)
     folder = root / uuid.uuid4().hex
-    folder.mkdir(parents=True)
-    older = sorted(root.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_DOWNLOADS]
-    for stale in older:
-        shutil.rmtree(stale, ignore_errors=True)
+    folder.mkdir()
     return folder
 
 
