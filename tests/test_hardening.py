@@ -319,13 +319,16 @@ def _gone(pid: int, timeout: float = 10) -> bool:
 def test_fine_tuning_refuses_iterations_that_are_not_a_number():
     import gradio as gr
 
+    from banet import DEFAULT_MODEL
     from workbench.retrain_tab import JobHandlers
+    from workbench.review_session import ReviewSession
 
     request = type("Request", (), {"session_hash": "s"})()
     handlers = JobHandlers(None)  # refused before any job is made
+    session = ReviewSession(Path("unused"), DEFAULT_MODEL, "unused", ranked=[])
     for iterations, held_out in ((float("nan"), 0.2), (float("inf"), 0.2), (100, float("nan"))):
         with pytest.raises(gr.Error, match="Iterations must be a number"):
-            handlers.start({"root": "unused"}, iterations, held_out, "banet-64", request)
+            handlers.start(session, iterations, held_out, DEFAULT_MODEL, request)
 
 
 def test_uploads_past_the_cache_budget_are_refused(tmp_path):

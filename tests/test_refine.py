@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from banet import Predictor, load_model
+from banet import DEFAULT_MODEL, Predictor, load_model
 from banet.metrics import foreground_iou
 from benchmarks.coarse import polygon
 from data_tools import refine
@@ -104,12 +104,12 @@ def test_proposals_rank_likely_improvements_first_and_apply_records_provenance(p
     keys = [(not p.refinement.changed, -p.refinement.confidence) for p in proposals]
     assert keys == sorted(keys) and proposals[0].refinement.changed
     before = sha256_bytes(dataset.mask_path(proposals[0].sample).read_bytes())
-    refine.apply(dataset, proposals[0], "banet-64")
+    refine.apply(dataset, proposals[0], DEFAULT_MODEL)
     dataset.save()
     sample = Dataset.open(tmp_path / "ds")[proposals[0].sample.id]
     step = sample.history[-1]
     assert sample.kind == "refined" and step.action == "refine"
-    assert step.details["method"] == refine.METHOD and step.details["model"] == "banet-64"
+    assert step.details["method"] == refine.METHOD and step.details["model"] == DEFAULT_MODEL
     assert step.details["band_px"] == proposals[0].refinement.band_px and step.details["original_sha256"] == before
     assert step.details["confidence"] == round(proposals[0].refinement.confidence, 4)
     assert step.sha256 == sha256_bytes(dataset.mask_path(sample).read_bytes()) != before

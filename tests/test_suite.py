@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 
+from banet import DEFAULT_MODEL
 from data_tools.dataset import Dataset
 from training import evaluate
 from training.composite import person_box
@@ -43,7 +44,7 @@ def test_a_second_build_gives_the_same_pixels(suite, tmp_path):
 
 def test_evaluate_suite_prints_one_row_per_domain(suite, tmp_path, capsys):
     root = suite["ccp-full"].parent
-    evaluate.main(["--weights", "banet-64", "--suite", str(root), "--limit", "3", "--out", str(tmp_path / "out")])
+    evaluate.main(["--weights", DEFAULT_MODEL, "--suite", str(root), "--limit", "3", "--out", str(tmp_path / "out")])
     table = capsys.readouterr().out
     assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == list(DOMAINS)
     summary = {s["domain"]: s for s in json.loads((tmp_path / "out" / "summary.json").read_text())}
