@@ -23,7 +23,7 @@ from .messages import user_error
 from .models import Predictors
 from .review_session import FILTERS, ReviewError, ReviewSession, ReviewView
 from .settings import Settings, is_loopback
-from .uploads import open_upload, proposal_cache
+from .uploads import EVICTED, open_upload, proposal_cache
 from .views import matte_view, overlay, tint
 
 ADD, REMOVE = (255, 0, 180), (0, 229, 255)  # brush colours: paint the person / paint background
@@ -90,8 +90,9 @@ class RefineHandlers:
             raise user_error(disk_message(e, "The dataset could not be unpacked")) from e
         if unreadable:
             gr.Warning(f"{len(unreadable)} samples left out: " + "; ".join(unreadable[:3]))
-        for line in note.splitlines()[:1] + [line for line in note.splitlines() if "removed to make room" in line]:
-            gr.Info(line)
+        gr.Info(note.splitlines()[0])
+        if note.endswith(EVICTED):
+            gr.Info(EVICTED)
         return self.show(session, band_px) + [key]
 
     def refilter(self, session: ReviewSession | None, status_filter: str, band_px: float) -> list:

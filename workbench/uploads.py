@@ -12,6 +12,8 @@ from data_tools.proposals import ProposalCache
 from . import disk
 from .settings import MB, WORKSPACE, Settings
 
+EVICTED = "Your oldest uploads were removed to make room for this one."
+
 
 def proposal_cache(root: Path) -> ProposalCache:
     """Beside an uploaded dataset, so that pruning removes both; for a server folder (local use
@@ -44,5 +46,5 @@ def open_upload(archive: Path, browser_key: str, settings: Settings) -> tuple[Da
     dataset, kind, report = open_archive(archive, workdir, settings.max_side, budget // disk.UPLOAD_FACTOR)
     note = f"opened {kind} archive" + (f": {report.summary()}" if report else "")
     if any(p.parent == workdir.parent for p in evicted):
-        note += "\nYour oldest uploads were removed to make room for this one."
+        note += "\n" + EVICTED
     return dataset, note
