@@ -102,7 +102,7 @@ class Dataset:
         self.root = Path(root)
         self.samples: dict[str, Sample] = {s.id: s for s in samples}
         self.read_only = read_only  # plain images/ + masks/ folders are never written to
-        self._replaced: list[Path] = []  # files superseded by set_mask / set_image, removed once save() names the new ones
+        self._replaced: list[Path] = []  # superseded by set_mask / set_image; removed once save() names the new
 
     # --- opening ------------------------------------------------------------------------------
 

@@ -162,7 +162,8 @@ def _coco_annotations(data: dict, labels: set[str] | None) -> list[dict]:
     categories = {c["id"]: str(c["name"]) for c in _records(data, "categories")}
     if labels is None:
         labels = {"person"} if "person" in categories.values() else set(categories.values())
-    return [a for a in _records(data, "annotations") if not categories or categories.get(a.get("category_id")) in labels]
+    return [a for a in _records(data, "annotations")
+            if not categories or categories.get(a.get("category_id")) in labels]
 
 
 def _safe_name(value: object) -> str:

@@ -20,7 +20,8 @@ from .disk import MB, instance_folder, used_bytes
 UPLOADS = Path(get_upload_folder())
 DOWNLOADS = instance_folder(UPLOADS / "banet-downloads")  # this server's: others may share Gradio's folder
 KEEP_DOWNLOADS = 8  # a session's most recent results kept; older ones are removed as new ones are written
-KEEP_BYTES = 1024 * MB  # ... and no more than this of them (an export is at most a dataset: a third of a visitor's disk)
+# ... and no more than this of them (an export is at most a dataset: a third of a visitor's disk)
+KEEP_BYTES = 1024 * MB
 PNG_LEVEL = 1  # zlib level: 4x faster to write than PIL's default 6 for 15% more bytes (800x600 photo)
 
 

@@ -22,8 +22,8 @@ class Entry:
 
 
 class JobRegistry:
-    """Jobs in `folder`/<id> (`folder`: this server's, disk.instance_folder); the limits are checked and the job registered under one lock, so two
-    sessions starting at once cannot both pass them."""
+    """Jobs in `folder`/<id> (`folder`: this server's, disk.instance_folder). The limits are checked
+    and the job registered under one lock, so two sessions starting at once cannot both pass them."""
 
     def __init__(self, folder: Path, max_running: int, max_seconds: float) -> None:
         self.folder, self.max_running, self.max_seconds = Path(folder), max_running, max_seconds

@@ -192,7 +192,8 @@ def build(review_state: gr.State, model: gr.State, model_note: gr.Markdown, sett
     tab.select(describe_dataset, review_state, dataset_note, show_progress="hidden")
     export_button.click(export, [review_state, kind], download, api_name="export_dataset", **heavy)
     handlers = JobHandlers(jobs)
-    start_button.click(handlers.start, [review_state, iterations, held_out, model], [job, *shown], api_name="retrain_start")
+    start_button.click(handlers.start, [review_state, iterations, held_out, model], [job, *shown],
+                       api_name="retrain_start")
     timer.tick(handlers.poll, job, shown, api_name="retrain_status", show_progress="hidden")
     cancel_button.click(handlers.cancel, job, shown, api_name="retrain_cancel")
     use.click(handlers.use_weights, job, [model, model_note], api_name="retrain_use")

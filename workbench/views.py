@@ -65,7 +65,8 @@ def gradient_picture(field: GradientField) -> np.ndarray:
     """Direction as hue, magnitude as brightness, scaled to the picture's own strong edges (its
     GRADIENT_PERCENTILE) with a square root, so that a photo's weaker edges show structure too."""
     hue = ((field.angle + np.pi) / (2 * np.pi) * 179).astype(np.uint8)
-    scale = max(float(np.percentile(field.magnitude[::4, ::4], GRADIENT_PERCENTILE)), 1e-6)  # a 1/16 sample sets the scale
+    sample = field.magnitude[::4, ::4]  # a 1/16 sample sets the scale
+    scale = max(float(np.percentile(sample, GRADIENT_PERCENTILE)), 1e-6)
     value = (np.sqrt(np.clip(field.magnitude / scale, 0, 1)) * 255).astype(np.uint8)
     hsv = np.dstack([hue, np.full_like(hue, 255), value])
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
