@@ -2,6 +2,8 @@
 
     python -m benchmarks.refine                       # PFCN test and the held-out CCP photos
     python -m benchmarks.refine --limit 50 --domain ccp-full
+    python -m benchmarks.refine --data ../shared/data/pfcn/train --limit 40 --method "guided matting (this project)"
+                                                      # development photos, for choosing parameters
 
 Coarse annotations are made from the true masks (benchmarks/coarse.py: polygon, blocky, soft).
 Every method works in the same band: W = 50 scaled to the person (data_tools.refine's default).
@@ -72,7 +74,8 @@ METHODS: dict[str, Method] = {
 GUIDED = ("model alone", "guided matting (this project)")  # their time includes the model's call
 
 
-def score_photo(dataset: Dataset, sample: Sample, index: int, predictor: Predictor) -> dict:
+def score_photo(dataset: Dataset, sample: Sample, index: int, predictor: Predictor,
+                methods: dict[str, Method] = METHODS) -> dict:
     """(kind, method) -> this photo's row (iou, boundary F, boundary IoU, worse, seconds)."""
     rows = {}
     rgb, truth = dataset.read_image(sample), person(dataset.read_mask(sample))
@@ -84,7 +87,7 @@ def score_photo(dataset: Dataset, sample: Sample, index: int, predictor: Predict
         coarse = as_bool(coarsen(truth.astype(np.uint8) * 255, rng))
         band = boundary_band(coarse)  # the band refine() uses by default
         base = foreground_iou(coarse, truth)
-        for method, run in METHODS.items():
+        for method, run in methods.items():
             start = time.perf_counter()
             out = run(rgb, coarse, confidence, band)
             seconds = time.perf_counter() - start + (model_seconds if method in GUIDED else 0.0)
@@ -96,18 +99,21 @@ def score_photo(dataset: Dataset, sample: Sample, index: int, predictor: Predict
 _worker: dict = {}
 
 
-def _start_worker(weights: str, threads: int, folder: Path) -> None:
+def _start_worker(weights: str, threads: int, folder: Path, methods: list[str]) -> None:
     torch.set_num_threads(threads)
-    _worker.update(predictor=Predictor(load_model(weights), device="cpu"), dataset=Dataset.open(folder))
+    chosen = {name: METHODS[name] for name in methods}
+    _worker.update(predictor=Predictor(load_model(weights), device="cpu"), dataset=Dataset.open(folder),
+                   methods=chosen)
     rgb, square = np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8), np.zeros((64, 64), bool)
     square[16:48, 16:48] = True
-    for run in METHODS.values():  # loads numba's compiled kernels before anything is timed
+    for run in chosen.values():  # loads numba's compiled kernels before anything is timed
         run(rgb, square, square.astype(np.float32), edge_band(square, 9))
 
 
 def _score(job: tuple[int, str]) -> dict:
     index, sample_id = job
-    return score_photo(_worker["dataset"], _worker["dataset"][sample_id], index, _worker["predictor"])
+    return score_photo(_worker["dataset"], _worker["dataset"][sample_id], index, _worker["predictor"],
+                       _worker["methods"])
 
 
 def score_domain(folder: Path, args: argparse.Namespace, name: str) -> dict:
@@ -116,7 +122,7 @@ def score_domain(folder: Path, args: argparse.Namespace, name: str) -> dict:
     jobs = [(index, sample.id) for index, sample in enumerate(samples)]
     rows: dict[tuple[str, str], list[tuple]] = {}
     with multiprocessing.get_context("fork").Pool(args.workers, _start_worker,
-                                                  (args.weights, args.threads, folder)) as pool:
+                                                  (args.weights, args.threads, folder, args.method)) as pool:
         for photo in tqdm(pool.imap(_score, jobs), total=len(jobs), desc=name, unit="img"):
             for key, row in photo.items():
                 rows.setdefault(key, []).append(row)
@@ -140,18 +146,26 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.refine", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default=DEFAULT_MODEL, help="the model that guides the project's method")
-    parser.add_argument("--domain", action="append", choices=DOMAINS, help="default: both")
+    parser.add_argument("--domain", action="append", choices=DOMAINS, help="default: both (unless --data)")
+    parser.add_argument("--data", type=Path, action="append", default=[],
+                        help="also (or only) this images/ + masks/ folder, e.g. development photos")
+    parser.add_argument("--method", action="append", choices=list(METHODS),
+                        help="only these methods (repeatable; default all)")
     parser.add_argument("--suite", default=DEFAULT_SUITE_DIR, help="where the evaluation suite is built")
     parser.add_argument("--limit", type=int, help="only the first N photos of each domain")
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the photos (times then overlap)")
     parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads per process")
     args = parser.parse_args(argv)
-    folders = build_suite(args.suite)
+    args.method = args.method or list(METHODS)
+    folders = {f"{d.parent.name}/{d.name}": d for d in args.data}
+    if args.domain or not args.data:
+        suite = build_suite(args.suite)
+        folders.update({d: suite[d] for d in args.domain or DOMAINS})
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.workers} process(es) x "
           f"{args.threads} thread(s); model {args.weights}; made worse = IoU more than {100 * WORSE:.1f} below the "
           "coarse input's")
-    for domain in args.domain or DOMAINS:
-        rows = score_domain(folders[domain], args, domain)
+    for domain, folder in folders.items():
+        rows = score_domain(folder, args, domain)
         print(format_table(domain, len(next(iter(rows.values()))), rows), flush=True)
 
 
