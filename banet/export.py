@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from .hub import DEFAULT_MODEL, load_model
-from .image_io import ImageInput, load_rgb
+from .image_io import ImageInput, load_rgb, working_size
 from .model import BANet
-from .predictor import prepare_batch, working_size
+from .predictor import prepare_batch
 
 OPSET = 17
 CACHE_FILES = 16  # exported graphs kept (about 2.4 MB each); the least recently used go first

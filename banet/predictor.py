@@ -15,7 +15,6 @@ from .image_io import ImageInput, load_rgb, working_size
 from .model import BANet, PAD_MULTIPLE
 
 
-
 @dataclass
 class GradientField:
     """Sobel responses of a map (scaled so that a unit step has magnitude 1)."""

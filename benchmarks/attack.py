@@ -32,9 +32,8 @@ from PIL import Image
 
 from benchmarks.load import PFCN_TEST, ROOT, free_port, start_app
 from data_tools.dataset import Dataset, sha256_bytes
-from workbench.disk import used_bytes
+from workbench.disk import MB, used_bytes
 
-MB = 1024**2
 TIMEOUT = 120  # seconds an attack may take before it counts as unanswered
 CACHE_MB = 256  # the server's budget for Gradio's cache here (4096 by default): the upload flood reaches it
 ATTACKS: dict[str, Callable[[Target], str]] = {}

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from banet.predictor import working_size
+from banet.image_io import working_size
 from training.config import DATA_ROOT
 from workbench.views import DISPLAY_SIDE
 

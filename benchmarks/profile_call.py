@@ -17,7 +17,8 @@ import matplotlib.cbook
 import torch
 
 from banet import DEFAULT_MODEL, Predictor, load_model, load_rgb
-from banet.predictor import prepare_batch, shrink, upsample, working_size
+from banet.image_io import working_size
+from banet.predictor import prepare_batch, shrink, upsample
 
 from .latency import interleaved_ms
 

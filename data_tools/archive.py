@@ -107,6 +107,11 @@ def detect(folder: Path) -> tuple[str, Iterable[Item] | None]:
     return " + ".join(found), itertools.chain.from_iterable(found.values())
 
 
+def opened_before(workdir: Path) -> bool:
+    """Whether open_archive has already made the dataset in `workdir` (it is reopened as it is)."""
+    return (workdir / "dataset" / MANIFEST).is_file()
+
+
 def open_archive(archive: Path, workdir: Path, max_side: int | None = None,
                  max_bytes: int = MAX_BYTES) -> tuple[Dataset, str, ImportReport | None]:
     """Extract into workdir/raw, then open (or import into workdir/dataset); returns the dataset,
@@ -116,7 +121,7 @@ def open_archive(archive: Path, workdir: Path, max_side: int | None = None,
     Only the dataset is kept: the extracted files go once imported, and an archive that fails
     leaves nothing behind. With max_side, larger photos are shrunk with their masks.
     """
-    if (workdir / "dataset" / MANIFEST).is_file():
+    if opened_before(workdir):
         return Dataset.open(workdir / "dataset"), "imported earlier", None
     shutil.rmtree(workdir, ignore_errors=True)  # what an earlier attempt that did not finish left
     try:

@@ -169,7 +169,7 @@ class Dataset:
                                "import it first: python -m data_tools.import DEST --folders ...")
 
     def save(self) -> None:
-        """Rewrite manifest.jsonl atomically, then remove the mask files it no longer names."""
+        """Rewrite manifest.jsonl atomically, then remove the replaced files it no longer names."""
         self._check_writable()
         write_text(self.root / MANIFEST, manifest_text(self))
         named = {self.mask_path(s) for s in self} | {self.image_path(s) for s in self}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from data_tools.archive import open_archive, unpacked_size
+from data_tools.archive import open_archive, opened_before, unpacked_size
 from data_tools.dataset import Dataset
 from data_tools.proposals import ProposalCache
 
@@ -39,7 +39,7 @@ def open_upload(archive: Path, browser_key: str, settings: Settings) -> tuple[Da
     note for the visitor. ArchiveError, DatasetError or disk.DiskFull say why it cannot."""
     workdir = upload_dir(browser_key, archive)
     budget, evicted = settings.session_disk_mb * MB, []
-    if not (workdir / "dataset").is_dir():
+    if not opened_before(workdir):
         needed = disk.UPLOAD_FACTOR * unpacked_size(archive)
         evicted = disk.make_room(WORKSPACE, workdir, needed, budget, settings.total_disk_mb * MB,
                                  settings.state_minutes * 60)
