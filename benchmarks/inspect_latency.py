@@ -3,22 +3,75 @@
 Rows (median of --rounds x --repeats calls taken in turns, after warm-up calls; one 600x800 PFCN
 test photo):
 - Inspect through gradio_client, which downloads the five panels one after another;
-- Inspect as a browser sees it: the answer, then the five panels fetched at once;
-- a threshold change (no model call: the mask panel is redrawn from the session's last result).
-A benchmark, not a test.
+- Inspect through gradio_client for the answer, then the five panels fetched at once;
+- a threshold change through gradio_client (no model call: the mask panel is redrawn from the
+  session's last result).
+gradio_client polls for answers every 50 ms (gradio_client/utils.py, stream_sse_v1plus), so its rows
+carry up to 50 ms per call that a browser does not wait. Where Debian's chromium and playwright are
+installed, the same two actions are then timed in the browser itself: from the click (or the slider
+step) until every panel it changes shows its new picture, median of 2 x --rounds x --repeats,
+alternating two photos so that each answer is new. A benchmark, not a test.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import platform
+import statistics
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
+from workbench.viewer import PANELS
+
 from .latency import interleaved_ms
 from .load import PFCN_TEST, free_port, start_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+PANEL_IDS = [f"inspect-{name.replace(' ', '-')}" for name in PANELS]
+# in the page: act, then wait until each panel in `ids` shows a loaded picture other than the one before
+WAIT_FOR_PANELS = """async ([action, ids]) => {
+  const before = ids.map(id => document.querySelector(`#${id} img`)?.src);
+  const start = performance.now();
+  if (action === "click") document.querySelector("#inspect-go").click();
+  else { const slider = document.querySelector("#inspect-threshold input[type=range]");
+         slider.value = action; slider.dispatchEvent(new Event("input", {bubbles: true})); }
+  for (;;) {
+    const images = ids.map(id => document.querySelector(`#${id} img`));
+    if (images.every((img, i) => img && img.src !== before[i] && img.complete && img.naturalWidth > 0))
+      return performance.now() - start;
+    await new Promise(resolve => setTimeout(resolve, 1));
+  }
+}"""
+
+
+def in_chromium(url: str, photos: list[Path], calls: int) -> dict[str, float]:
+    """Median ms, in the page, of Inspect (click to five new panels) and of a threshold step (to a new
+    mask panel); {} without chromium or playwright."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {}
+    if not CHROMIUM.is_file():
+        return {}
+    times: dict[str, list[float]] = {"Inspect in Chromium: click to five panels shown": [],
+                                     "threshold step in Chromium: to the new mask panel shown": []}
+    inspect_row, threshold_row = times
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        for call in range(calls + 2):  # the first two warm up
+            page.locator("#inspect-photo input[type=file]").set_input_files(str(photos[call % 2]))
+            page.wait_for_timeout(300)  # the upload settles before the click
+            inspect_ms = page.evaluate(WAIT_FOR_PANELS, ["click", PANEL_IDS])
+            threshold_ms = page.evaluate(WAIT_FOR_PANELS, [str(0.3 + 0.05 * (call % 4)), [PANEL_IDS[1]]])
+            if call >= 2:
+                times[inspect_row].append(inspect_ms)
+                times[threshold_row].append(threshold_ms)
+        browser.close()
+    return {row: statistics.median(values) for row, values in times.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
                 "threshold change (no model call)": lambda: downloading.predict(0.3, api_name="/inspect_threshold"),
             }
             results = interleaved_ms(rows, args.rounds, args.repeats, warmup=2)
+        photos = [args.photo, next(p for p in sorted(args.photo.parent.glob("*.jpg")) if p != args.photo)]
+        results |= in_chromium(url, photos, 2 * args.rounds * args.repeats)
     finally:
         server.kill()
     print(f"{args.photo.name}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "

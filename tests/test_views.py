@@ -45,3 +45,17 @@ def test_gradient_panels_show_the_photos_structure(pfcn_pairs):
     brightness = gradient_picture(GradientField(g.gx[0, 0].numpy(), g.gy[0, 0].numpy())).max(axis=2)
     assert np.percentile(brightness, 99) >= 250  # the strong edges at full brightness
     assert 40 <= np.median(brightness) < 250  # the weaker ones visible, not black; not all saturated
+
+
+def test_panels_are_sent_as_faithful_jpegs_named_by_their_content(pfcn_pairs, tmp_path):
+    from workbench.panels import jpeg_to_cache
+
+    rgb, truth = pfcn_pairs[0]
+    picture = overlay(rgb, truth > 127)
+    path = jpeg_to_cache(picture, tmp_path)
+    sent = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+    assert sent.shape == picture.shape
+    error = sent.astype(float) - picture
+    assert 10 * np.log10(255 ** 2 / np.mean(error ** 2)) > 35  # PSNR in dB: outlines and tints intact
+    assert jpeg_to_cache(picture.copy(), tmp_path) == path  # the same picture is one file
+    assert jpeg_to_cache(rgb, tmp_path) != path

@@ -4,12 +4,14 @@ from __future__ import annotations
 import io
 
 import gradio as gr
+import numpy as np
 from gradio.data_classes import FileData
 from PIL import Image
 
 from banet.image_io import MAX_PIXELS
 
 from .messages import user_error
+from .panels import jpeg_to_cache
 
 
 class PhotoInput(gr.Image):
@@ -49,3 +51,9 @@ class EditInput(gr.ImageEditor):
             if width * height > self.max_pixels:
                 raise user_error(f"The edit is {width}x{height}, larger than any photo here: refused.")
         return super().convert_and_format_image(file, flatten_on_white)
+
+    def postprocess(self, value):
+        """A background given as an RGB array is sent as a JPEG (panels.jpeg_to_cache)."""
+        if isinstance(value, dict) and isinstance(value.get("background"), np.ndarray):
+            value = {**value, "background": jpeg_to_cache(value["background"], self.GRADIO_CACHE)}
+        return super().postprocess(value)

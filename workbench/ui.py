@@ -16,6 +16,7 @@ from .inputs import PhotoInput
 from .jobs import JobRegistry
 from .messages import user_error
 from .models import Predictors
+from .panels import Panel
 from .settings import APP_CACHE, JOBS_DIR, MB, WORKSPACE, Settings
 from .views import DIFFERENCE_LEGEND, example_images
 
@@ -64,7 +65,7 @@ class ViewerHandlers:
         if last is None:
             return [gr.skip(), gr.skip()]
         shown = last.rethresholded(threshold)
-        return [shown.panels()[viewer.PANELS.index("mask overlay")], shown.summary()]
+        return shown.panels(("mask overlay",)) + [shown.summary()]
 
     def compose(self, last: viewer.Inspection | None, mode: str, colour: str, blur: float, background: str | None,
                 request: gr.Request) -> list:
@@ -121,13 +122,14 @@ def build_app(settings: Settings = Settings()) -> gr.Blocks:
             with gr.Row():
                 photo = PhotoInput(label="photo", type="filepath", image_mode=None, elem_id="inspect-photo")
                 with gr.Column():
-                    threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="mask threshold")
+                    threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="mask threshold",
+                                          elem_id="inspect-threshold")
                     example = gr.Dropdown(list(examples), value=None, label="built-in example")
                     go = gr.Button("Segment", variant="primary", elem_id="inspect-go")
                     timing = gr.Markdown(elem_id="inspect-timing")
             with gr.Row():
-                outputs = [gr.Image(label=name, interactive=False, format="jpeg",
-                                    elem_id="inspect-" + name.replace(" ", "-")) for name in viewer.PANELS]
+                outputs = [Panel(label=name, interactive=False, elem_id="inspect-" + name.replace(" ", "-"))
+                           for name in viewer.PANELS]
             with gr.Accordion("Replace the background", open=False):
                 with gr.Row():
                     mode = gr.Radio(list(MODES), value="blur", label="new background")
@@ -145,11 +147,12 @@ def build_app(settings: Settings = Settings()) -> gr.Blocks:
                 annotation = gr.File(label="annotation: mask image, or LabelMe / Supervisely / COCO JSON",
                                      file_types=["image", ".json"], elem_id="compare-annotation")
                 with gr.Column():
-                    compare_threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="mask threshold")
+                    compare_threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="mask threshold",
+                                          elem_id="inspect-threshold")
                     compare_button = gr.Button("Compare", variant="primary", elem_id="compare-go")
             with gr.Row():
-                difference = gr.Image(label=DIFFERENCE_LEGEND, interactive=False)
-                annotation_view = gr.Image(label="the annotation, as read", interactive=False)
+                difference = Panel(label=DIFFERENCE_LEGEND, interactive=False)
+                annotation_view = Panel(label="the annotation, as read", interactive=False)
                 metrics = gr.Markdown(elem_id="compare-metrics")
         with gr.Tab("Refine"):
             review = refine_tab.build(predictors, model, settings)

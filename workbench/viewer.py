@@ -2,6 +2,7 @@
 annotation scored against the model's mask."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +14,9 @@ from banet.masks import person
 from banet.metrics import evaluate_pair, gradient_alignment
 from data_tools.importers import mask_from_annotation_file
 
-from .views import DISPLAY_SIDE, difference_overlay, inspect_views, overlay
+from .views import DISPLAY_SIDE, INSPECT_VIEWS, difference_overlay, overlay
 
-PANELS = ("confidence", "mask overlay", "boundary attention", "image gradient", "prediction gradient")
+PANELS = tuple(INSPECT_VIEWS)
 METRICS_HELP = """
 - **IoU**: shared person pixels over the pixels either mask calls person (100 = identical).
 - **boundary F (2 px)**: how many edge pixels of each mask lie within 2 px of the other's edge.
@@ -33,9 +34,9 @@ class Inspection:
     shown: Prediction
     about: str  # the model's input size, backend and device
 
-    def panels(self) -> list[np.ndarray | None]:
-        views = inspect_views(self.shown)
-        return [views.get(name) for name in PANELS]
+    def panels(self, names: tuple[str, ...] = PANELS) -> list[np.ndarray | None]:
+        """The named panels (all by default), drawn at display size; None where the model has no such map."""
+        return [INSPECT_VIEWS[name](self.shown) for name in names]
 
     def summary(self) -> str:
         """The line under Inspect's button: model time, where it ran, and how much of the photo is person."""
@@ -43,8 +44,10 @@ class Inspection:
                 f"person covers {self.shown.mask.mean():.0%} of the photo")
 
     def rethresholded(self, threshold: float) -> Inspection:
-        """The same result at another threshold, without the model."""
-        return Inspection(self.prediction, self.shown.resized(DISPLAY_SIDE, threshold), self.about)
+        """The same result at another threshold, without the model: the displayed maps are reused."""
+        shown = copy.copy(self.shown)  # keeps the upsampled confidence it already computed
+        shown.threshold = threshold
+        return Inspection(self.prediction, shown, self.about)
 
 
 def inspect(predictor: Predictor, photo: str | Path, threshold: float, max_side: int) -> Inspection:

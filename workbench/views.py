@@ -1,6 +1,7 @@
 """Render model outputs as RGB uint8 pictures for display (no model logic here)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -65,24 +66,20 @@ def gradient_picture(field: GradientField) -> np.ndarray:
     """Direction as hue, magnitude as brightness, scaled to the picture's own strong edges (its
     GRADIENT_PERCENTILE) with a square root, so that a photo's weaker edges show structure too."""
     hue = ((field.angle + np.pi) / (2 * np.pi) * 179).astype(np.uint8)
-    sample = field.magnitude[::4, ::4]  # a 1/16 sample sets the scale
-    scale = max(float(np.percentile(sample, GRADIENT_PERCENTILE)), 1e-6)
-    value = (np.sqrt(np.clip(field.magnitude / scale, 0, 1)) * 255).astype(np.uint8)
+    magnitude = field.magnitude
+    scale = max(float(np.percentile(magnitude[::4, ::4], GRADIENT_PERCENTILE)), 1e-6)  # a 1/16 sample sets it
+    value = (np.sqrt(np.clip(magnitude / scale, 0, 1)) * 255).astype(np.uint8)
     hsv = np.dstack([hue, np.full_like(hue, 255), value])
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
 
-def inspect_views(result: Prediction) -> dict[str, np.ndarray]:
-    """The side-by-side panels of the Inspect view, at the size of `result` (see `Prediction.resized`)."""
-    views = {
-        "confidence": heatmap(result.confidence, cv2.COLORMAP_BONE),
-        "mask overlay": overlay(result.image, result.mask),
-        "image gradient": gradient_picture(result.image_gradient),
-        "prediction gradient": gradient_picture(result.prediction_gradient),
-    }
-    if result.attention is not None:
-        views["boundary attention"] = heatmap(result.attention)
-    return views
+INSPECT_VIEWS: dict[str, Callable[[Prediction], np.ndarray | None]] = {  # Inspect's panels, in their order
+    "confidence": lambda result: heatmap(result.confidence, cv2.COLORMAP_BONE),
+    "mask overlay": lambda result: overlay(result.image, result.mask),
+    "boundary attention": lambda result: None if result.attention is None else heatmap(result.attention),
+    "image gradient": lambda result: gradient_picture(result.image_gradient),
+    "prediction gradient": lambda result: gradient_picture(result.prediction_gradient),
+}
 
 
 def example_images() -> dict[str, np.ndarray]:
