@@ -1,15 +1,18 @@
-"""Load test: N simultaneous gradio_client sessions against a local `python app.py` for a bounded time.
+"""Load test: N simultaneous browser sessions against a local `python app.py` for a bounded time.
 
     python -m benchmarks.load --sessions 8 --seconds 120
 
 Each session works on its own photo (cropped to a width no other session uses) and its own
-dataset zip, and checks that every answer is about its own data. At the end the sessions close
-and the script checks that the server removed their download folders. Prints errors, isolation
-violations and p50/p95 latency per endpoint.
+dataset zip, and checks that every answer is about its own data. Sessions speak the protocol as the
+web page does (benchmarks.browser_client): a call's time runs until its answer and the pictures it
+shows have arrived. At the end the sessions close and the script checks that the server removed
+their download folders. Prints errors, isolation violations and p50/p95 latency per endpoint.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
+import io
 import os
 import platform
 import signal
@@ -17,18 +20,21 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from collections import defaultdict
 from pathlib import Path
 
+import httpx
 import numpy as np
 from PIL import Image
 
 from banet.image_io import working_size
 from training.config import DATA_ROOT
+from workbench.viewer import PANELS
 from workbench.views import DISPLAY_SIDE
+
+from .browser_client import App, Session
 
 ROOT = Path(__file__).resolve().parents[1]
 PFCN_TEST = DATA_ROOT / "pfcn" / "test"
@@ -60,12 +66,11 @@ def start_app(port: int, env: dict[str, str] | None = None, timeout: float = 120
     raise RuntimeError(f"the app did not start within {timeout:.0f} s")
 
 
-class Session(threading.Thread):
-    """One user: inspect, compose, compare and review, in a loop, checking answers are its own."""
+class User:
+    """One browser tab: inspect, compose, compare and review, in a loop, checking answers are its own."""
 
-    def __init__(self, number: int, url: str, folder: Path, photos: list[Path], deadline: float) -> None:
-        super().__init__(name=f"session-{number}")
-        self.number, self.url, self.deadline = number, url, deadline
+    def __init__(self, number: int, folder: Path, photos: list[Path]) -> None:
+        self.number = number
         self.width = 600 - 8 * number  # no other session sends a photo of this width
         self.photo = folder / f"photo{number}.png"
         Image.open(photos[0]).convert("RGB").crop((0, 0, self.width, 800)).save(self.photo)
@@ -80,10 +85,13 @@ class Session(threading.Thread):
         self.errors: list[str] = []
         self.violations: list[str] = []
 
-    def call(self, client, endpoint: str, *args):
+    async def call(self, session: Session, endpoint: str, *args, fetch: int = 0) -> list | None:
+        """The answer of one call, its first `fetch` files fetched (as bytes) in its place; the time
+        counts until they have arrived, as a page shows them."""
         start = time.perf_counter()
         try:
-            return client.predict(*args, api_name=f"/{endpoint}")
+            answer = await session.call(endpoint, *args)
+            return await session.fetch(*answer[:fetch]) + answer[fetch:]
         except Exception as e:  # noqa: BLE001 -- every failure is counted and reported
             self.errors.append(f"{endpoint}: {e.__class__.__name__}: {str(e)[:120]}")
             return None
@@ -94,31 +102,43 @@ class Session(threading.Thread):
         if not ok:
             self.violations.append(what)
 
-    def run(self) -> None:
-        from gradio_client import Client, handle_file
+    def shows_own_sample(self, header: str) -> bool:
+        return any(sample in header for sample in self.ids)
 
-        client = Client(self.url, verbose=False)
-        result = self.call(client, "refine_open", handle_file(str(self.archive)), "", f"load{self.number}", "all", 50)
-        if result:
-            self.check(result[5].split("**")[1] in self.ids, f"refine_open showed {result[5][:40]}")
-        step = 0
-        while time.monotonic() < self.deadline:
-            step += 1
-            result = self.call(client, "inspect", handle_file(str(self.photo)), 0.5)
+    async def run(self, app: App, deadline: float) -> None:
+        async with Session(app) as session:
+            archive = await session.upload(self.archive)
+            result = await self.call(session, "refine_open", archive, "", f"load{self.number}", "all", 50, fetch=4)
             if result:
-                shown = working_size(800, self.width, DISPLAY_SIDE)[::-1]  # panels are drawn at display size
-                self.check(Image.open(result[0]).size == shown, "inspect answered another photo")
-            result = self.call(client, "compose", "colour", "#00ff00", 12, None)
-            if result:
-                self.check(Image.open(result[0]).size == (self.width, 800), "compose used another photo")
-            self.call(client, "compare", handle_file(str(self.full)), handle_file(str(self.mask)), 0.5)
-            result = self.call(client, "refine_accept" if step % 3 == 0 else "refine_next", 50)
-            if result:
-                self.check(result[5].split("**")[1] in self.ids, "the review queue showed another session's sample")
-        client.close()
+                self.check(self.shows_own_sample(result[5]), f"refine_open showed {result[5][:40]}")
+            photo, full, mask = [await session.upload(p) for p in (self.photo, self.full, self.mask)]
+            shown = working_size(800, self.width, DISPLAY_SIDE)[::-1]  # panels are drawn at display size
+            step = 0
+            while time.monotonic() < deadline:
+                step += 1
+                result = await self.call(session, "inspect", photo, 0.5, fetch=len(PANELS))
+                if result:
+                    self.check(Image.open(io.BytesIO(result[0])).size == shown, "inspect answered another photo")
+                result = await self.call(session, "compose", "colour", "#00ff00", 12, None, fetch=1)
+                if result:
+                    self.check(Image.open(io.BytesIO(result[0])).size == (self.width, 800),
+                               "compose used another photo")
+                await self.call(session, "compare", full, mask, 0.5, fetch=2)
+                result = await self.call(session, "refine_accept" if step % 3 == 0 else "refine_next", 50, fetch=4)
+                if result:
+                    self.check(self.shows_own_sample(result[5]), "the review queue showed another session's sample")
 
 
-def percentile_table(sessions: list[Session]) -> str:
+async def run_users(url: str, users: list[User], seconds: float) -> float:
+    """Every user works until `seconds` from now, all at once; returns the seconds they took."""
+    async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=None)) as http:
+        app = await App.connect(http, url)
+        started = time.monotonic()
+        await asyncio.gather(*(u.run(app, started + seconds) for u in users))
+        return time.monotonic() - started
+
+
+def percentile_table(sessions: list[User]) -> str:
     merged: dict[str, list[float]] = defaultdict(list)
     for s in sessions:
         for endpoint, values in s.latency.items():
@@ -148,15 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         server = start_app(port, {"TMPDIR": str(server_tmp)})
         try:
-            deadline = time.monotonic() + args.seconds
-            sessions = [Session(i, f"http://127.0.0.1:{port}/", scratch_path, photos[3 * i:3 * i + 3], deadline)
-                        for i in range(args.sessions)]
-            started = time.monotonic()
-            for s in sessions:
-                s.start()
-            for s in sessions:
-                s.join()
-            elapsed = time.monotonic() - started
+            sessions = [User(i, scratch_path, photos[3 * i:3 * i + 3]) for i in range(args.sessions)]
+            before = time.process_time()
+            elapsed = asyncio.run(run_users(f"http://127.0.0.1:{port}/", sessions, args.seconds))
+            client_cpu = time.process_time() - before
             downloads = server_tmp / "banet-workbench" / "gradio"  # the server's Gradio caches, one per server
             leftover = []
             for _ in range(30):  # unload runs when each session's heartbeat ends
@@ -173,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     calls = sum(len(v) for s in sessions for v in s.latency.values())
     print(f"{args.sessions} sessions for {elapsed:.0f} s against python app.py on {platform.machine()}, "
           f"{os.cpu_count()} cores: {calls} calls, {len(errors)} errors, {len(violations)} isolation violations, "
-          f"{len(leftover)} session download folders left after the sessions closed")
+          f"{len(leftover)} session download folders left after the sessions closed; the sessions themselves "
+          f"used {client_cpu / elapsed / (os.cpu_count() or 1):.0%} of the machine's CPU")
     print(percentile_table(sessions))
     for line in (errors + violations)[:20]:
         print("  ", line)
