@@ -4,6 +4,7 @@ Screenshots go to $BANET_SCREENSHOTS when set (the README's come from
 `BANET_SCREENSHOTS=docs/screenshots python -m pytest tests/test_browser.py`), else to a temp folder.
 """
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ playwright = pytest.importorskip("playwright.sync_api")
 if not CHROMIUM.is_file():
     pytest.skip(f"{CHROMIUM} not installed (Debian package chromium; .ci/run installs it)", allow_module_level=True)
 
+from workbench.refine_tab import ADD, REMOVE  # noqa: E402
 from workbench.settings import WORKSPACE, Settings  # noqa: E402
 from workbench.ui import launch  # noqa: E402
 
@@ -95,6 +97,18 @@ def test_refine_accepts_a_proposal_with_the_keyboard(page, shots, pfcn_paths, tm
     expect(header).to_contain_text("1 of 4 reviewed", timeout=TIMEOUT_MS)
     dataset = latest_dataset(WORKSPACE)
     assert review.status(dataset[first]) == "accepted"
+
+
+def test_refine_brush_starts_as_add_on_every_sample(page):  # the dataset the test above opened
+    expect = playwright.expect
+    add, remove = (f"rgba({', '.join(map(str, rgb))}" for rgb in (ADD, REMOVE))
+    colour = page.locator("button[aria-label=Color]")
+    expect(colour).to_have_attribute("style", re.compile(re.escape(add)))
+    colour.click()
+    page.locator(f"[style*='{remove[5:]}']").last.click()  # the swatch that paints background
+    expect(colour).to_have_attribute("style", re.compile(re.escape(remove)))
+    page.locator("#refine-next").click()
+    expect(colour).to_have_attribute("style", re.compile(re.escape(add)), timeout=TIMEOUT_MS)
 
 
 def test_export_and_retrain_run_from_the_browser(page, shots, pfcn_paths):  # the dataset Refine opened

@@ -21,22 +21,33 @@ from .downloads import used_uploads
 from .inputs import EditInput
 from .messages import user_error
 from .models import Predictors
+from .panels import Panel
 from .review_session import FILTERS, ReviewError, ReviewSession, ReviewView
 from .settings import Settings, is_loopback
 from .uploads import EVICTED, open_upload, proposal_cache
 from .views import matte_view, overlay, tint
 
 ADD, REMOVE = (255, 0, 180), (0, 229, 255)  # brush colours: paint the person / paint background
+
+
+def _hex(rgb: tuple[int, int, int], opacity: float = 1.0) -> str:
+    """A CSS colour; the brush paints at this opacity, so the edge under a stroke stays visible."""
+    return "rgba({}, {}, {}, {})".format(*rgb, opacity)
+
+
+BRUSH = gr.Brush(colors=[_hex(ADD, 0.6), _hex(REMOVE, 0.6)], default_size=12, color_mode="fixed")
 PROPOSAL_TINT = 0.5  # how strongly the proposed mask tints the photo under the brush
 EMPTY = "No dataset open, or no sample matches the filter."
 
 
 def draw(view: ReviewView | None) -> list:
-    """The four panels, the editor (the photo tinted by the proposal) and the header, for one view."""
+    """The four panels, the editor (the photo tinted by the proposal; the brush back to 'add' for each
+    sample) and the header, for one view."""
     if view is None:
         return [None, None, None, None, None, EMPTY]
     image, proposal = view.image, view.proposal
-    editor = {"background": tint(image, person(proposal.mask), ADD, PROPOSAL_TINT), "layers": [], "composite": None}
+    editor = gr.update(value={"background": tint(image, person(proposal.mask), ADD, PROPOSAL_TINT), "layers": [],
+                              "composite": None}, brush=BRUSH)
     return [overlay(image, person(view.annotation)), overlay(image, view.confidence >= 0.5),
             overlay(image, person(proposal.mask)), matte_view(proposal.alpha, proposal.band), editor, view.header()]
 
@@ -160,12 +171,11 @@ def build(predictors: Predictors, model: gr.State, settings: Settings) -> gr.Sta
             open_button = gr.Button("Open", variant="primary", elem_id="refine-open")
     header = gr.Markdown(elem_id="refine-header")
     with gr.Row():
-        views = [gr.Image(label=name, interactive=False)
+        views = [Panel(label=name, interactive=False)
                  for name in ("annotation", "model prediction", "proposed refinement", "matte (band in amber)")]
     editor = EditInput(label="edit the proposal (tinted): pink paints person, cyan paints background; "
                              "undo per stroke; then 'Save edit'", type="numpy", layers=False, height=640,
-                       brush=gr.Brush(colors=[_hex(ADD, 0.6), _hex(REMOVE, 0.6)], default_size=12,
-                                      color_mode="fixed"))
+                       brush=BRUSH)
     editor.max_pixels = settings.max_side ** 2  # edit layers larger than a working-size photo are refused
     with gr.Row():
         previous = gr.Button("◀ Previous (p)", elem_id="refine-previous")
@@ -187,11 +197,6 @@ def build(predictors: Predictors, model: gr.State, settings: Settings) -> gr.Sta
     reject.click(handlers.reject, [session, band_px], outputs, api_name="refine_reject", **heavy)
     save_edit.click(handlers.save_edit, [session, band_px, editor], outputs, api_name="refine_edit", **heavy)
     return session
-
-
-def _hex(rgb: tuple[int, int, int], opacity: float = 1.0) -> str:
-    """A CSS colour; the brush paints at this opacity, so the edge under a stroke stays visible."""
-    return "rgba({}, {}, {}, {})".format(*rgb, opacity)
 
 
 SHORTCUTS = """
