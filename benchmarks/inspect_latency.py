@@ -2,6 +2,8 @@
 
 Rows (median of --rounds x --repeats calls taken in turns, after warm-up calls; one 600x800 PFCN
 test photo):
+- Inspect and a threshold change spoken as the web page speaks the protocol (upload, queue, event
+  stream, the panels fetched at once: benchmarks.browser_client), the server's own time;
 - Inspect through gradio_client, which downloads the five panels one after another;
 - Inspect through gradio_client for the answer, then the five panels fetched at once;
 - a threshold change through gradio_client (no model call: the mask panel is redrawn from the
@@ -15,9 +17,11 @@ alternating two photos so that each answer is new. A benchmark, not a test.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import statistics
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,6 +29,7 @@ import httpx
 
 from workbench.viewer import PANELS
 
+from .browser_client import App, Session
 from .latency import interleaved_ms
 from .load import PFCN_TEST, free_port, start_app
 
@@ -44,6 +49,24 @@ WAIT_FOR_PANELS = """async ([action, ids]) => {
     await new Promise(resolve => setTimeout(resolve, 1));
   }
 }"""
+
+
+def page_rows(url: str, photo: Path, loop: asyncio.AbstractEventLoop) -> dict[str, Callable[[], object]]:
+    """Inspect and a threshold change spoken as the web page speaks the protocol (browser_client),
+    each call run to completion on `loop`: the server's own time, without a client's polling."""
+    http = httpx.AsyncClient(timeout=60)
+    page = Session(loop.run_until_complete(App.connect(http, url)))
+
+    async def inspect() -> None:
+        answer = await page.call("inspect", await page.upload(photo), 0.5)
+        await page.fetch(*answer[:len(PANELS)])
+
+    async def threshold() -> None:
+        await page.fetch((await page.call("inspect_threshold", 0.3))[0])
+
+    return {"Inspect, as the page speaks the protocol (upload, answer, panels fetched at once)":
+            lambda: loop.run_until_complete(inspect()),
+            "threshold change, as the page speaks the protocol": lambda: loop.run_until_complete(threshold())}
 
 
 def in_chromium(url: str, photos: list[Path], calls: int) -> dict[str, float]:
@@ -90,16 +113,18 @@ def main(argv: list[str] | None = None) -> None:
     try:
         url = f"http://127.0.0.1:{port}/"
         downloading, answering = Client(url, verbose=False), Client(url, verbose=False, download_files=False)
+        loop = asyncio.new_event_loop()
         with httpx.Client() as http, ThreadPoolExecutor(5) as pool:
             def as_a_browser() -> None:
                 *panels, _ = answering.predict(handle_file(str(args.photo)), 0.5, api_name="/inspect")
                 list(pool.map(lambda panel: http.get(panel["url"]).raise_for_status(), panels))
 
-            rows = {
+            rows = page_rows(url, args.photo, loop) | {
                 "Inspect, gradio_client (panels downloaded one by one)":
                     lambda: downloading.predict(handle_file(str(args.photo)), 0.5, api_name="/inspect"),
-                "Inspect, answer + panels fetched at once (as a browser does)": as_a_browser,
-                "threshold change (no model call)": lambda: downloading.predict(0.3, api_name="/inspect_threshold"),
+                "Inspect, gradio_client answer + panels fetched at once": as_a_browser,
+                "threshold change, gradio_client (no model call)":
+                    lambda: downloading.predict(0.3, api_name="/inspect_threshold"),
             }
             results = interleaved_ms(rows, args.rounds, args.repeats, warmup=2)
         photos = [args.photo, next(p for p in sorted(args.photo.parent.glob("*.jpg")) if p != args.photo)]
