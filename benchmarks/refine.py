@@ -20,13 +20,12 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from pymatting import estimate_alpha_cf, ichol
+from pymatting import estimate_alpha_cf
 from tqdm import tqdm
 
 from banet import DEFAULT_MODEL, Predictor, load_model
@@ -34,7 +33,7 @@ from banet.masks import as_bool, person
 from banet.metrics import boundary_f_score, boundary_iou, foreground_iou
 from banet.targets import boundary_band, edge_band
 from data_tools.dataset import Dataset, Sample
-from data_tools.matting import SHIFTS
+from data_tools.matting import quiet_ichol
 from data_tools.refine import refine
 from training.evaluate import pick_samples
 from training.suite import DEFAULT_SUITE_DIR, build_suite
@@ -56,8 +55,7 @@ def grabcut(rgb: np.ndarray, coarse: np.ndarray, confidence: np.ndarray, band: n
 
 def closed_form(rgb: np.ndarray, coarse: np.ndarray, confidence: np.ndarray, band: np.ndarray) -> np.ndarray:
     trimap = np.where(band, 0.5, coarse.astype(np.float64))
-    quiet = partial(ichol, shifts=list(SHIFTS))  # the same solution; only ichol's retries change, and stop printing
-    return estimate_alpha_cf(rgb / 255.0, trimap, preconditioner=quiet) > 0.5
+    return estimate_alpha_cf(rgb / 255.0, trimap, preconditioner=quiet_ichol) > 0.5
 
 
 def guided(rgb: np.ndarray, coarse: np.ndarray, confidence: np.ndarray, band: np.ndarray) -> np.ndarray:

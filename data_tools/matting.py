@@ -2,6 +2,9 @@
 Laplacian, incomplete-Cholesky preconditioner and conjugate-gradient solver."""
 from __future__ import annotations
 
+import contextlib
+import io
+
 import numpy as np
 from pymatting.laplacian.cf_laplacian import cf_laplacian
 from pymatting.preconditioner.ichol import ichol
@@ -10,6 +13,14 @@ from pymatting.solver.cg import cg
 EPSILON = 1e-7  # pymatting's default regulariser of the colour-line model
 SHIFTS = (1e-3, 1e-2, 0.1, 1.0, 10.0)  # ichol retries; from 1e-3, not 0: at 0 and 1e-4 it fails on most bands and prints
 MARGIN = 2  # pixels kept around the unknown region's bounding box: the Laplacian's 3x3 windows
+
+
+def quiet_ichol(matrix):
+    """pymatting's incomplete-Cholesky preconditioner, retrying SHIFTS without printing: ichol prints a
+    PERFORMANCE WARNING to stdout for every shift that fails, and on a band some always do. The
+    preconditioner only speeds conjugate gradients up; the solution is the same."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return ichol(matrix, shifts=list(SHIFTS))
 
 
 def solve_alpha(image: np.ndarray, known: np.ndarray, unknown: np.ndarray) -> np.ndarray:
@@ -33,6 +44,6 @@ def solve_alpha(image: np.ndarray, known: np.ndarray, unknown: np.ndarray) -> np
     rows = laplacian[u]
     inner = rows[:, u].tocsr()
     rhs = -rows[:, ~u].dot(values[~u])
-    values[u] = cg(inner, rhs, M=ichol(inner, shifts=list(SHIFTS)))
+    values[u] = cg(inner, rhs, M=quiet_ichol(inner))
     alpha[box] = np.clip(values, 0.0, 1.0).reshape(crop.shape[:2])
     return alpha

@@ -93,6 +93,20 @@ def test_matting_keeps_known_pixels_and_finds_the_edge(photos):
     assert foreground_iou(alpha > 0.5, binary) > 0.97
 
 
+def test_the_preconditioner_retries_shifts_without_printing(capsys):
+    from pymatting.preconditioner.ichol import ichol
+    from scipy.sparse import csc_matrix
+
+    from data_tools.matting import SHIFTS, quiet_ichol
+
+    matrix = csc_matrix(np.array([[1.0, 2.0], [2.0, 1.0]]))  # indefinite: the first shifts fail
+    ichol(matrix, shifts=list(SHIFTS))
+    assert "PERFORMANCE WARNING" in capsys.readouterr().out  # pymatting's own call prints each retry
+    preconditioner = quiet_ichol(matrix)
+    assert capsys.readouterr().out == ""
+    assert np.isfinite(preconditioner(np.array([1.0, 2.0]))).all()
+
+
 def test_proposals_rank_likely_improvements_first_and_apply_records_provenance(pfcn_paths, predictor, tmp_path):
     dataset = Dataset.create(tmp_path / "ds")
     rng = np.random.default_rng(0)
