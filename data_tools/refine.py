@@ -22,7 +22,7 @@ from tqdm import tqdm
 from banet import DEFAULT_MODEL, Predictor, WeightsError, load_model
 from banet.image_io import ImageInput, load_rgb
 from banet.masks import parse_mask
-from banet.metrics import alignment_maps, alignment_ratio
+from banet.metrics import alignment_maps, alignment_ratio, contour
 from banet.targets import band_width, edge_band
 
 from .dataset import Dataset, DatasetError, Sample, sha256_bytes
@@ -41,7 +41,8 @@ class RefineParams:
     edge_radius: float = 0.2  # with a model guide, unknown = band ∩ (this x band_px around either edge ∪ where they disagree)
     model_sure: float = 0.8  # ... where they disagree and the model is sure: confidence past this (or below 1 - this)
     sure: float = 0.8  # a region the matte flips must reach alpha > sure (or < 1 - sure) somewhere
-    region_gain: float = 0.1  # each changed region must raise the edge alignment around it by this much
+    region_gain: float = 0.1  # each changed region must raise the edge alignment around it by this much (more if thick)
+    error_floor_px: float = 3.0  # regions thicker than the annotation's error (>= this) need x thickness / error
     min_gain: float = 0.08  # keep the annotation unless the proposal's edge alignment is this much higher
     doubtful_below: float = 0.15  # proposals with a smaller gain are flagged for a careful look
 
@@ -89,19 +90,21 @@ def refine(image: ImageInput, annotation: np.ndarray, guide: np.ndarray | None =
     coarse = parse_mask(annotation, rgb.shape[:2])
     band_px = params.band_px or band_width(coarse)
     band = edge_band(coarse, band_px)
-    unknown = band
+    unknown, error_px = band, np.inf  # without a model, a region's thickness asks for no more gain
     if guide is not None:
         confidence = np.asarray(guide, np.float32)
         model = parse_mask(confidence, rgb.shape[:2])
         near = 2 * max(2, round(params.edge_radius * band_px)) + 1
         model_sure = np.abs(confidence - 0.5) > params.model_sure - 0.5
         unknown = band & (edge_band(coarse, near) | edge_band(model, near) | ((coarse != model) & model_sure))
+        error_px = max(annotation_error(coarse, model), params.error_floor_px)
     alpha = solve_alpha(rgb, coarse, unknown)
     flipped = _flip_sure_regions(alpha, coarse, band, params.sure)
     mask, gain = coarse, 0.0
     if (flipped != coarse).any():  # the annotation's alignment maps serve both guards
         before = alignment_maps(coarse, rgb, band)
-        mask = _keep_aligned_regions(flipped, coarse, before, alignment_maps(flipped, rgb, band), params.region_gain)
+        mask = _keep_aligned_regions(flipped, coarse, before, alignment_maps(flipped, rgb, band), params.region_gain,
+                                     error_px)
         gain = alignment_ratio(*alignment_maps(mask, rgb, band)) - alignment_ratio(*before)
     alpha = np.where((alpha > 0.5) == mask, alpha, mask)  # where a region was not flipped, nor is the matte
     changed = gain >= params.min_gain
@@ -126,12 +129,25 @@ def _flip_sure_regions(alpha: np.ndarray, coarse: np.ndarray, band: np.ndarray, 
     return out
 
 
+def annotation_error(annotation: np.ndarray, model: np.ndarray) -> float:
+    """How far the annotation's edge typically lies from the model's, in pixels (the median): a
+    blocky or soft mask 2-3 px, a quick polygon about 6 (PFCN and CCP training photos)."""
+    edge, own = contour(model), contour(annotation)
+    if not edge.any() or not own.any():
+        return np.inf
+    distance = cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, 3)
+    return float(np.median(distance[own]))
+
+
 def _keep_aligned_regions(proposal: np.ndarray, coarse: np.ndarray, before: tuple[np.ndarray, np.ndarray],
-                          after: tuple[np.ndarray, np.ndarray], min_gain: float, reach: int = 5) -> np.ndarray:
+                          after: tuple[np.ndarray, np.ndarray], min_gain: float, error_px: float,
+                          reach: int = 5) -> np.ndarray:
     """The proposal's changes, each connected region (grown by `reach` px) kept only if the edge
     alignment there (`alignment_maps` of the annotation `before`, of the proposal `after`) rises by
-    `min_gain`: a leak into a shadow whose edge is as strong as the person's own is dropped, a fixed
-    corner or step is kept."""
+    `min_gain`, times the region's thickness over `error_px` where it is thicker: a leak into a
+    shadow whose edge is as strong as the person's own is dropped, a fixed corner or step is kept,
+    and a cut far deeper than the annotation's own errors (wisps of hair, a pale stripe of a dress)
+    must follow the photo's edges much better to be kept."""
     changed = proposal != coarse
     zones = cv2.dilate(changed.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
     count, labels = cv2.connectedComponents(zones, connectivity=8)
@@ -139,7 +155,9 @@ def _keep_aligned_regions(proposal: np.ndarray, coarse: np.ndarray, before: tupl
     local = []
     for aligned, weight in (before, after):
         local.append(np.bincount(flat, aligned.ravel(), count) / np.maximum(np.bincount(flat, weight.ravel(), count), 1e-6))
-    keep = local[1] - local[0] >= min_gain
+    thickness = np.zeros(count)  # per region: the largest distance of a changed pixel from an unchanged one
+    np.maximum.at(thickness, flat, cv2.distanceTransform(changed.astype(np.uint8), cv2.DIST_L2, 3).ravel())
+    keep = local[1] - local[0] >= min_gain * np.maximum(thickness / error_px, 1.0)
     keep[0] = False
     return np.where(changed & keep[labels], proposal, coarse)
 
