@@ -51,10 +51,10 @@ WAIT_FOR_PANELS = """async ([action, ids]) => {
 }"""
 
 
-def page_rows(url: str, photo: Path, loop: asyncio.AbstractEventLoop) -> dict[str, Callable[[], object]]:
+def page_rows(url: str, photo: Path, loop: asyncio.AbstractEventLoop,
+              http: httpx.AsyncClient) -> dict[str, Callable[[], object]]:
     """Inspect and a threshold change spoken as the web page speaks the protocol (browser_client),
     each call run to completion on `loop`: the server's own time, without a client's polling."""
-    http = httpx.AsyncClient(timeout=60)
     page = Session(loop.run_until_complete(App.connect(http, url)))
 
     async def inspect() -> None:
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.inspect_latency", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photo", type=Path, default=next(iter(sorted((PFCN_TEST / "images").glob("*.jpg"))), None))
-    parser.add_argument("--rounds", type=int, default=5, help="turns over the three kinds of call")
+    parser.add_argument("--rounds", type=int, default=5, help="turns over the kinds of call")
     parser.add_argument("--repeats", type=int, default=2, help="calls of each kind per turn")
     args = parser.parse_args(argv)
     if args.photo is None or not args.photo.is_file():
@@ -113,13 +113,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         url = f"http://127.0.0.1:{port}/"
         downloading, answering = Client(url, verbose=False), Client(url, verbose=False, download_files=False)
-        loop = asyncio.new_event_loop()
+        loop, page_http = asyncio.new_event_loop(), httpx.AsyncClient(timeout=60)
         with httpx.Client() as http, ThreadPoolExecutor(5) as pool:
             def as_a_browser() -> None:
                 *panels, _ = answering.predict(handle_file(str(args.photo)), 0.5, api_name="/inspect")
                 list(pool.map(lambda panel: http.get(panel["url"]).raise_for_status(), panels))
 
-            rows = page_rows(url, args.photo, loop) | {
+            rows = page_rows(url, args.photo, loop, page_http) | {
                 "Inspect, gradio_client (panels downloaded one by one)":
                     lambda: downloading.predict(handle_file(str(args.photo)), 0.5, api_name="/inspect"),
                 "Inspect, gradio_client answer + panels fetched at once": as_a_browser,
@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
                     lambda: downloading.predict(0.3, api_name="/inspect_threshold"),
             }
             results = interleaved_ms(rows, args.rounds, args.repeats, warmup=2)
+        loop.run_until_complete(page_http.aclose())
         photos = [args.photo, next(p for p in sorted(args.photo.parent.glob("*.jpg")) if p != args.photo)]
         results |= in_chromium(url, photos, 2 * args.rounds * args.repeats)
     finally:

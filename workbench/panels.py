@@ -15,7 +15,8 @@ JPEG_QUALITY = 90  # outlines and band edges stay crisp; 600x800 photo: ~4 ms wh
 def jpeg_to_cache(picture: np.ndarray, cache: str | Path) -> str:
     """Write an RGB uint8 picture as JPEG into Gradio's cache, in a folder named by its content's hash
     as Gradio does; returns its path."""
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    bgr = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise ValueError(f"cannot encode a picture of shape {picture.shape} as JPEG")
     folder = Path(cache) / hashlib.sha256(data).hexdigest()

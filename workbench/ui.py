@@ -147,8 +147,7 @@ def build_app(settings: Settings = Settings()) -> gr.Blocks:
                 annotation = gr.File(label="annotation: mask image, or LabelMe / Supervisely / COCO JSON",
                                      file_types=["image", ".json"], elem_id="compare-annotation")
                 with gr.Column():
-                    compare_threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="mask threshold",
-                                          elem_id="inspect-threshold")
+                    compare_threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="mask threshold")
                     compare_button = gr.Button("Compare", variant="primary", elem_id="compare-go")
             with gr.Row():
                 difference = Panel(label=DIFFERENCE_LEGEND, interactive=False)
