@@ -90,8 +90,10 @@ def shrink(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def upsample(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a map in [0,1] to size=(h, w): a convex combination, so it stays in [0,1]."""
-    return cv2.resize(a, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    """Bilinear resize of a map in [0,1] to size=(h, w), clipped to [0,1]: in float32 the weights of
+    cv2's convex combination can sum to 1 + 1e-7 (PFCN test 00864 had confidence 1.0000001)."""
+    out = cv2.resize(a, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def _pad(a: np.ndarray) -> np.ndarray:

@@ -93,6 +93,16 @@ def test_matting_keeps_known_pixels_and_finds_the_edge(photos):
     assert foreground_iou(alpha > 0.5, binary) > 0.97
 
 
+def test_the_model_guides_refinement_on_a_photo_where_upsampling_overshot(pfcn_paths, predictor):
+    """Upsampled to 800x600, this photo's confidence reached 1.0000001, which refine() refused."""
+    [path] = [p for p in pfcn_paths if p.stem == "00864"]
+    image, truth = read_pair(path)
+    confidence = predictor(image).confidence
+    assert 0 <= confidence.min() and confidence.max() <= 1
+    result = refine.refine(image, polygon(truth, np.random.default_rng(0)), confidence)
+    assert foreground_iou(result.mask, truth) > 0.9
+
+
 def test_the_preconditioner_retries_shifts_without_printing(capsys):
     from pymatting.preconditioner.ichol import ichol
     from scipy.sparse import csc_matrix
