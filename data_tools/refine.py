@@ -156,7 +156,7 @@ def _keep_aligned_regions(proposal: np.ndarray, coarse: np.ndarray, before: tupl
     for aligned, weight in (before, after):
         local.append(np.bincount(flat, aligned.ravel(), count) / np.maximum(np.bincount(flat, weight.ravel(), count), 1e-6))
     thickness = np.zeros(count)  # per region: the largest distance of a changed pixel from an unchanged one
-    np.maximum.at(thickness, flat, cv2.distanceTransform(changed.astype(np.uint8), cv2.DIST_L2, 3).ravel())
+    np.maximum.at(thickness, labels[changed], cv2.distanceTransform(changed.astype(np.uint8), cv2.DIST_L2, 3)[changed])
     keep = local[1] - local[0] >= min_gain * np.maximum(thickness / error_px, 1.0)
     keep[0] = False
     return np.where(changed & keep[labels], proposal, coarse)

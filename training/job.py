@@ -20,7 +20,6 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-
 from banet.hub import local_folder
 from data_tools.atomic import atomic_path, write_text
 from data_tools.dataset import Dataset, DatasetError, Sample
@@ -242,5 +241,3 @@ def kill_orphans(jobs: Path) -> int:
             _kill_group(pid, signal.SIGKILL)
             killed += 1
     return killed
-
-

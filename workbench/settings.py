@@ -12,6 +12,7 @@ from pathlib import Path
 from banet import DEFAULT_MODEL
 
 from .disk import MB
+
 WORKSPACE = Path(os.environ.get("BANET_WORKSPACE", Path(tempfile.gettempdir()) / "banet-workbench" / "datasets"))
 # Gradio's caches when `python app.py` runs (app.py sets GRADIO_TEMP_DIR to its server's folder in
 # it, disk.instance_folder): each server's alone, so what a killed server left can be removed
