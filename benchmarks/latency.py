@@ -1,10 +1,11 @@
-"""CPU/GPU latency table for BANet: `python -m benchmarks.latency [--weights NAME] [--compile] [--int8 PHOTOS]`.
+"""CPU/GPU latency table for BANet: `python -m benchmarks.latency [--weights NAME] [--compile] [--cuda-graph] [--int8 PHOTOS]`.
 
 Prints parameters, GFLOPs at 512x512 and the median latency per image of each backend at
 224x224, 512x512 and 1024x768 (W x H), with the thread count: PyTorch (eager, channels-last,
-optionally compiled; on a GPU also float16 and bfloat16 autocast) and ONNX Runtime at each graph
-optimisation level, optionally with the int8 graph calibrated on PHOTOS. Network only: the whole
-call (resizing, upsampling) is in benchmarks/compare.py. A benchmark, not a test.
+optionally compiled; on a GPU also float16 and bfloat16 autocast, and optionally float16 replayed
+as a CUDA graph) and ONNX Runtime at each graph optimisation level, optionally with the int8 graph
+calibrated on PHOTOS (on a GPU only where ONNX Runtime has its CUDA provider). Network only: the
+whole call (resizing, upsampling) is in benchmarks/compare.py. A benchmark, not a test.
 """
 from __future__ import annotations
 
@@ -66,7 +67,31 @@ def torch_runner(model: BANet, x: torch.Tensor, device: torch.device,
     return run
 
 
-def backends(model: BANet, graphs: dict[str, Path], device: torch.device, compile_: bool) -> dict[str, Callable]:
+def cuda_graph_runner(module: Callable, x: torch.Tensor, device: torch.device) -> Callable[[], object]:
+    """Replays one captured forward pass of a float16 channels-last `module` on a fixed input
+    buffer: no Python or kernel-launch overhead left."""
+    static = x.to(device).half().contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(3):  # warm-up outside the graph, as torch.cuda.graphs asks
+                module(static)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            output = module(static)
+    buffers = (module, static, output)  # the graph reads and writes these: they must live as long as it
+
+    def run():
+        graph.replay()
+        torch.cuda.synchronize()
+        return buffers
+    return run
+
+
+def backends(model: BANet, graphs: dict[str, Path], device: torch.device, compile_: bool,
+             cuda_graph: bool) -> dict[str, Callable]:
     """name -> factory(batch as NCHW numpy) -> zero-argument runner. `graphs`: ONNX files by label."""
     eager = model.to(device).eval()
     channels_last = copy.deepcopy(eager).to(memory_format=torch.channels_last)
@@ -83,6 +108,13 @@ def backends(model: BANet, graphs: dict[str, Path], device: torch.device, compil
         for dtype in (torch.float16, torch.bfloat16):
             out[f"pytorch {dtype}".replace("torch.", "")] = lambda a, dtype=dtype: torch_runner(
                 channels_last, torch.from_numpy(a).contiguous(memory_format=torch.channels_last), device, dtype)
+        if cuda_graph:
+            half = copy.deepcopy(channels_last).half()
+            out["pytorch float16, CUDA graph"] = lambda a: cuda_graph_runner(half, torch.from_numpy(a), device)
+            if compile_:
+                compiled_half = torch.compile(half, dynamic=False)
+                out["pytorch compiled float16, CUDA graph"] = lambda a: cuda_graph_runner(
+                    compiled_half, torch.from_numpy(a), device)
     for label, path in graphs.items():
         for level in ("all", "extended", "basic") if label == "float32" else ("all",):
             session = OnnxBackend(path, threads=torch.get_num_threads(), optimization=level)
@@ -90,6 +122,13 @@ def backends(model: BANet, graphs: dict[str, Path], device: torch.device, compil
                                                                      and level == "all" else "")
             out[name] = lambda a, session=session: (lambda: session(a))
     return out
+
+
+def onnx_runs_on(device: torch.device) -> bool:
+    """Whether ONNX Runtime can time `device`: always on a CPU, on a GPU only with its CUDA provider."""
+    import onnxruntime as ort
+
+    return device.type == "cpu" or "CUDAExecutionProvider" in ort.get_available_providers()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved passes over every backend and size")
     parser.add_argument("--repeats", type=int, default=10, help="calls per backend, size and round")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to build)")
+    parser.add_argument("--cuda-graph", action="store_true", help="on a GPU, also time float16 as a CUDA graph")
     parser.add_argument("--batch", type=int, default=1, help="images per call; times are per image")
     parser.add_argument("--int8", type=Path, metavar="PHOTOS", help="also time the int8 graph calibrated on PHOTOS")
     args = parser.parse_args(argv)
@@ -108,11 +148,11 @@ def main(argv: list[str] | None = None) -> None:
     model = load_model(args.weights)
 
     with tempfile.TemporaryDirectory() as tmp:
-        graphs = {"float32": cached_onnx(model)}
-        if args.int8:
+        graphs = {"float32": cached_onnx(model)} if onnx_runs_on(device) else {}
+        if args.int8 and graphs:
             photos = calibration_photos(args.int8, 64)
             graphs["int8"] = quantize_int8(graphs["float32"], Path(tmp) / "int8.onnx", photos, model.input_size)
-        runners = backends(model, graphs, device, args.compile)
+        runners = backends(model, graphs, device, args.compile, args.cuda_graph)
         batches = {(h, w): np.random.default_rng(0).random((args.batch, 3, h, w), dtype=np.float32) for h, w in SIZES}
         ms = interleaved_ms({(name, size): factory(batch) for name, factory in runners.items()
                              for size, batch in batches.items()}, args.rounds, args.repeats)
@@ -121,11 +161,13 @@ def main(argv: list[str] | None = None) -> None:
           f"{gflops(model):.2f} GFLOPs at 512x512")
     print(f"device: {device}, {args.threads} threads, {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, median of {args.rounds} x {args.repeats} interleaved runs, batch {args.batch}\n")
-    header = "| backend | " + " | ".join(f"{w}x{h} ms" for h, w in SIZES) + " |"
-    print(header)
-    print("|" + "---|" * (len(SIZES) + 1))
+    digits = 3 if device.type == "cuda" else 1
+    print("| backend | " + " | ".join(f"{w}x{h} ms" for h, w in SIZES) + " | images/s at 512x512 |")
+    print("|" + "---|" * (len(SIZES) + 2))
     for name in runners:
-        print(f"| {name} | " + " | ".join(f"{ms[name, size] / args.batch:.1f}" for size in SIZES) + " |")
+        per_image = [ms[name, size] / args.batch for size in SIZES]
+        print(f"| {name} | " + " | ".join(f"{t:.{digits}f}" for t in per_image)
+              + f" | {1000 / ms[name, (512, 512)] * args.batch:.0f} |")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Write a smaller copy of a dataset (long side at most N pixels), e.g. to carry to a GPU machine.
+"""Write a smaller copy of a dataset (long side at most N pixels), e.g. to carry to a GPU machine;
+a folder of photos without masks (person-free backgrounds) is copied photo by photo, names kept.
 
     python -m data_tools.resize SRC DEST --long-side 512
 """
@@ -15,7 +16,7 @@ from tqdm import tqdm
 
 from banet.image_io import ImageLoadError, load_rgb, shrink_to
 
-from .dataset import Dataset, DatasetError, Revision, Sample, now
+from .dataset import IMAGE_SUFFIXES, Dataset, DatasetError, Revision, Sample, now
 
 
 def encode_image(rgb: np.ndarray, suffix: str, quality: int = 95) -> tuple[bytes, str]:
@@ -54,12 +55,16 @@ def shrink_sample(dataset: Dataset, sample: Sample, long_side: int) -> bool:
     return True
 
 
-def resize_dataset(source: Dataset, dest: Path, long_side: int, quality: int = 95) -> Dataset:
-    """A new dataset at `dest` with every image and mask shrunk; history and splits carried over."""
+def check_settings(long_side: int, quality: int) -> None:
     if long_side < 32:
         raise ValueError("--long-side must be at least 32")
     if not 1 <= quality <= 100:
         raise ValueError("--quality must be between 1 and 100")
+
+
+def resize_dataset(source: Dataset, dest: Path, long_side: int, quality: int = 95) -> Dataset:
+    """A new dataset at `dest` with every image and mask shrunk; history and splits carried over."""
+    check_settings(long_side, quality)
     out = Dataset.create(dest)
     for sample in tqdm(list(source), desc="resize", unit="img"):
         data, suffix = encode_image(shrink_to(source.read_image(sample), long_side), Path(sample.image).suffix,
@@ -73,6 +78,24 @@ def resize_dataset(source: Dataset, dest: Path, long_side: int, quality: int = 9
     return out
 
 
+def resize_photos(source: Path, dest: Path, long_side: int, quality: int = 95) -> int:
+    """Shrunk copies of the photos in `source` (or its images/) under the same stems in `dest`;
+    returns how many were written. For photo folders without masks, e.g. backgrounds."""
+    check_settings(long_side, quality)
+    folder = source / "images" if (source / "images").is_dir() else source
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    if not photos:
+        raise DatasetError(f"{source}: neither a dataset nor a folder of photos")
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in tqdm(photos, desc="resize", unit="img"):
+        try:
+            data, suffix = encode_image(load_rgb(path, long_side), path.suffix, quality)
+        except (OSError, ImageLoadError) as e:
+            raise DatasetError(f"{path.name}: {e}") from e
+        (dest / f"{path.stem}{suffix}").write_bytes(data)
+    return len(photos)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m data_tools.resize", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,7 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality of the copies (1-100)")
     args = parser.parse_args(argv)
     try:
-        out = resize_dataset(Dataset.open(args.source), args.dest, args.long_side, args.quality)
+        try:
+            source = Dataset.open(args.source)
+        except DatasetError:
+            count = resize_photos(args.source, args.dest, args.long_side, args.quality)
+            print(f"wrote {count} photos to {args.dest}")
+            return 0
+        out = resize_dataset(source, args.dest, args.long_side, args.quality)
     except (DatasetError, ValueError) as e:
         parser.error(str(e))
     print(f"wrote {len(out)} samples to {args.dest}")

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from banet.image_io import load_rgb
 from banet.metrics import foreground_iou
 from data_tools import rle
 from data_tools.archive import open_archive
@@ -286,3 +287,21 @@ def test_compare_and_import_read_the_same_coco_categories(photos, tmp_path):
     imported = dataset.read_mask(dataset[image.stem])
     assert compared[300, 200] == 255 and compared[700, 500] == 0  # the car is not a person
     assert np.array_equal(compared, imported)
+
+
+def test_resize_copies_a_folder_of_photos_without_masks(photos, tmp_path, capsys):
+    """Backgrounds have no masks: each photo is shrunk under its own name (held-out scenes are
+    recognised by name), and a folder with no photos is refused."""
+    assert run_cli("resize", photos / "images", tmp_path / "small", "--long-side", "100") == 0
+    assert "wrote 4 photos" in capsys.readouterr().out
+    originals = sorted((photos / "images").iterdir())
+    copies = sorted((tmp_path / "small").iterdir())
+    assert [p.stem for p in copies] == [p.stem for p in originals]
+    for original, copy in zip(originals, copies):
+        small, big = load_rgb(copy), load_rgb(original)
+        assert max(small.shape[:2]) == 100
+        assert abs(small.shape[1] / small.shape[0] - big.shape[1] / big.shape[0]) < 0.02
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        run_cli("resize", tmp_path / "empty", tmp_path / "out")
+    assert "neither a dataset nor a folder of photos" in capsys.readouterr().err
