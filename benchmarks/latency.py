@@ -1,4 +1,5 @@
-"""CPU/GPU latency table for BANet: `python -m benchmarks.latency [--weights NAME] [--compile] [--cuda-graph] [--int8 PHOTOS]`.
+"""CPU/GPU latency table for BANet:
+`python -m benchmarks.latency [--weights NAME] [--device cuda] [--compile] [--cuda-graph] [--int8 PHOTOS]`.
 
 Prints parameters, GFLOPs at 512x512 and the median latency per image of each backend at
 224x224, 512x512 and 1024x768 (W x H), with the thread count: PyTorch (eager, channels-last,

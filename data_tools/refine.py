@@ -43,6 +43,7 @@ class RefineParams:
     sure: float = 0.8  # a region the matte flips must reach alpha > sure (or < 1 - sure) somewhere
     region_gain: float = 0.1  # each changed region must raise the edge alignment around it by this much (more if thick)
     error_floor_px: float = 3.0  # regions thicker than the annotation's error (>= this) need x thickness / error
+    rough_depth: float = 2.0  # ... up to this x the error deep, x floor / error less: a rough annotation's own fixes
     min_gain: float = 0.08  # keep the annotation unless the proposal's edge alignment is this much higher
     doubtful_below: float = 0.15  # proposals with a smaller gain are flagged for a careful look
 
@@ -103,8 +104,7 @@ def refine(image: ImageInput, annotation: np.ndarray, guide: np.ndarray | None =
     mask, gain = coarse, 0.0
     if (flipped != coarse).any():  # the annotation's alignment maps serve both guards
         before = alignment_maps(coarse, rgb, band)
-        mask = _keep_aligned_regions(flipped, coarse, before, alignment_maps(flipped, rgb, band), params.region_gain,
-                                     error_px)
+        mask = _keep_aligned_regions(flipped, coarse, before, alignment_maps(flipped, rgb, band), params, error_px)
         gain = alignment_ratio(*alignment_maps(mask, rgb, band)) - alignment_ratio(*before)
     alpha = np.where((alpha > 0.5) == mask, alpha, mask)  # where a region was not flipped, nor is the matte
     changed = gain >= params.min_gain
@@ -140,14 +140,16 @@ def annotation_error(annotation: np.ndarray, model: np.ndarray) -> float:
 
 
 def _keep_aligned_regions(proposal: np.ndarray, coarse: np.ndarray, before: tuple[np.ndarray, np.ndarray],
-                          after: tuple[np.ndarray, np.ndarray], min_gain: float, error_px: float,
+                          after: tuple[np.ndarray, np.ndarray], params: RefineParams, error_px: float,
                           reach: int = 5) -> np.ndarray:
     """The proposal's changes, each connected region (grown by `reach` px) kept only if the edge
     alignment there (`alignment_maps` of the annotation `before`, of the proposal `after`) rises by
-    `min_gain`, times the region's thickness over `error_px` where it is thicker: a leak into a
-    shadow whose edge is as strong as the person's own is dropped, a fixed corner or step is kept,
-    and a cut far deeper than the annotation's own errors (wisps of hair, a pale stripe of a dress)
-    must follow the photo's edges much better to be kept."""
+    `region_gain` times the region's depth (its thickness over the annotation's error `error_px`)
+    where it is deeper than the error: a leak into a shadow whose edge is as strong as the person's
+    own is dropped, a fixed corner or step is kept, and a cut far deeper than the annotation's own
+    errors (wisps of hair, a pale stripe of a dress) must follow the photo's edges much better to be
+    kept. Up to `rough_depth`, a rough annotation (error above `error_floor_px`, a quick polygon's
+    chords) asks proportionally less: its own errors are that deep."""
     changed = proposal != coarse
     zones = cv2.dilate(changed.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
     count, labels = cv2.connectedComponents(zones, connectivity=8)
@@ -157,7 +159,10 @@ def _keep_aligned_regions(proposal: np.ndarray, coarse: np.ndarray, before: tupl
         local.append(np.bincount(flat, aligned.ravel(), count) / np.maximum(np.bincount(flat, weight.ravel(), count), 1e-6))
     thickness = np.zeros(count)  # per region: the largest distance of a changed pixel from an unchanged one
     np.maximum.at(thickness, labels[changed], cv2.distanceTransform(changed.astype(np.uint8), cv2.DIST_L2, 3)[changed])
-    keep = local[1] - local[0] >= min_gain * np.maximum(thickness / error_px, 1.0)
+    depth = thickness / error_px
+    rough = min(params.error_floor_px / error_px, 1.0) if np.isfinite(error_px) else 1.0  # no guide: no error known
+    needed = params.region_gain * np.where(depth > params.rough_depth, depth, rough * np.maximum(depth, 1.0))
+    keep = local[1] - local[0] >= needed
     keep[0] = False
     return np.where(changed & keep[labels], proposal, coarse)
 
