@@ -43,7 +43,7 @@ class RefineParams:
     sure: float = 0.8  # a region the matte flips must reach alpha > sure (or < 1 - sure) somewhere
     region_gain: float = 0.1  # each changed region must raise the edge alignment around it by this much (more if thick)
     error_floor_px: float = 3.0  # regions thicker than the annotation's error (>= this) need x thickness / error
-    rough_depth: float = 2.0  # ... up to this x the error deep, x floor / error less: a rough annotation's own fixes
+    rough_depth: float = 2.0  # regions up to this x the error deep need floor / error as much: a rough annotation's own errors
     min_gain: float = 0.08  # keep the annotation unless the proposal's edge alignment is this much higher
     doubtful_below: float = 0.15  # proposals with a smaller gain are flagged for a careful look
 

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from banet.image_io import ImageLoadError, load_rgb, shrink_to
 
-from .dataset import IMAGE_SUFFIXES, Dataset, DatasetError, Revision, Sample, now
+from .dataset import IMAGE_SUFFIXES, MANIFEST, Dataset, DatasetError, Revision, Sample, now
 
 
 def encode_image(rgb: np.ndarray, suffix: str, quality: int = 95) -> tuple[bytes, str]:
@@ -78,6 +78,11 @@ def resize_dataset(source: Dataset, dest: Path, long_side: int, quality: int = 9
     return out
 
 
+def is_photo_folder(folder: Path) -> bool:
+    """Photos without masks: neither a manifest nor a masks/ folder (a broken dataset is not one)."""
+    return not (folder / MANIFEST).exists() and not (folder / "masks").exists()
+
+
 def resize_photos(source: Path, dest: Path, long_side: int, quality: int = 95) -> int:
     """Shrunk copies of the photos in `source` (or its images/) under the same stems in `dest`;
     returns how many were written. For photo folders without masks, e.g. backgrounds."""
@@ -105,16 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality of the copies (1-100)")
     args = parser.parse_args(argv)
     try:
-        try:
-            source = Dataset.open(args.source)
-        except DatasetError:
+        if is_photo_folder(args.source):
             count = resize_photos(args.source, args.dest, args.long_side, args.quality)
             print(f"wrote {count} photos to {args.dest}")
-            return 0
-        out = resize_dataset(source, args.dest, args.long_side, args.quality)
+        else:
+            out = resize_dataset(Dataset.open(args.source), args.dest, args.long_side, args.quality)
+            print(f"wrote {len(out)} samples to {args.dest}")
     except (DatasetError, ValueError) as e:
         parser.error(str(e))
-    print(f"wrote {len(out)} samples to {args.dest}")
     return 0
 
 

@@ -291,7 +291,7 @@ def test_compare_and_import_read_the_same_coco_categories(photos, tmp_path):
 
 def test_resize_copies_a_folder_of_photos_without_masks(photos, tmp_path, capsys):
     """Backgrounds have no masks: each photo is shrunk under its own name (held-out scenes are
-    recognised by name), and a folder with no photos is refused."""
+    recognised by name); a folder with no photos, or a damaged dataset, is refused."""
     assert run_cli("resize", photos / "images", tmp_path / "small", "--long-side", "100") == 0
     assert "wrote 4 photos" in capsys.readouterr().out
     originals = sorted((photos / "images").iterdir())
@@ -305,3 +305,9 @@ def test_resize_copies_a_folder_of_photos_without_masks(photos, tmp_path, capsys
     with pytest.raises(SystemExit):
         run_cli("resize", tmp_path / "empty", tmp_path / "out")
     assert "neither a dataset nor a folder of photos" in capsys.readouterr().err
+    broken = tmp_path / "broken"  # a dataset with a damaged manifest is refused, not copied as photos
+    shutil.copytree(photos / "images", broken / "images")
+    (broken / MANIFEST).write_text("{not json")
+    with pytest.raises(SystemExit):
+        run_cli("resize", broken, tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
