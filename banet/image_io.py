@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ImageInput = str | os.PathLike | BinaryIO | Image.Image | np.ndarray
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")  # photo files, by name
 MAX_PIXELS = 64_000_000  # larger images are refused as likely decompression bombs
 
 
@@ -18,6 +19,13 @@ REDUCIBLE = ("L", "LA", "RGB", "RGBA", "I", "F")  # modes PIL's Image.reduce tak
 
 class ImageLoadError(ValueError):
     """An input could not be read as an image; the message names the input and the reason."""
+
+
+def photo_files(folder: str | os.PathLike) -> list[Path]:
+    """The photos of a folder, or of its images/ subfolder if it has one, sorted by name."""
+    folder = Path(folder)
+    folder = folder / "images" if (folder / "images").is_dir() else folder
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:

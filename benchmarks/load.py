@@ -5,8 +5,9 @@
 Each session works on its own photo (cropped to a width no other session uses) and its own
 dataset zip, and checks that every answer is about its own data. Sessions speak the protocol as the
 web page does (benchmarks.browser_client): each file is uploaded once, as a page uploads it when it
-is chosen, and a call's time runs until its answer and the pictures it shows have arrived. At the end the sessions close and the script checks that the server removed
-their download folders. Prints errors, isolation violations and p50/p95 latency per endpoint.
+is chosen, and a call's time runs until its answer and the pictures it shows have arrived. At the
+end the sessions close and the script checks that the server removed their download folders.
+Prints errors, isolation violations and p50/p95 latency per endpoint.
 """
 from __future__ import annotations
 

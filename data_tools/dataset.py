@@ -17,12 +17,11 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from banet.image_io import MAX_PIXELS, ImageLoadError, load_rgb
+from banet.image_io import IMAGE_SUFFIXES, MAX_PIXELS, ImageLoadError, load_rgb
 
 from .atomic import write_bytes, write_text
 
 MANIFEST = "manifest.jsonl"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 KINDS = ("mask", "polygon", "rle", "bitmap", "refined")  # how the mask was made
 MAX_MANIFEST_BYTES = 32 * 1024**2  # larger manifests are refused before reading (about 60,000 samples)
 

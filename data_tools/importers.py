@@ -18,10 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from banet.image_io import ImageLoadError, image_size, open_image
+from banet.image_io import IMAGE_SUFFIXES, ImageLoadError, image_size, open_image
 
 from . import rle
-from .dataset import IMAGE_SUFFIXES, Dataset, DatasetError, read_mask
+from .dataset import Dataset, DatasetError, read_mask
 from .resize import shrink_pair
 
 

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from banet.image_io import ImageLoadError, load_rgb, shrink_to
+from banet.image_io import ImageLoadError, load_rgb, photo_files, shrink_to
 
-from .dataset import IMAGE_SUFFIXES, MANIFEST, Dataset, DatasetError, Revision, Sample, now
+from .dataset import MANIFEST, Dataset, DatasetError, Revision, Sample, now
 
 
 def encode_image(rgb: np.ndarray, suffix: str, quality: int = 95) -> tuple[bytes, str]:
@@ -87,8 +87,7 @@ def resize_photos(source: Path, dest: Path, long_side: int, quality: int = 95) -
     """Shrunk copies of the photos in `source` (or its images/) under the same stems in `dest`;
     returns how many were written. For photo folders without masks, e.g. backgrounds."""
     check_settings(long_side, quality)
-    folder = source / "images" if (source / "images").is_dir() else source
-    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    photos = photo_files(source) if source.is_dir() else []
     if not photos:
         raise DatasetError(f"{source}: neither a dataset nor a folder of photos")
     dest.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-from data_tools.dataset import IMAGE_SUFFIXES
+from banet.image_io import photo_files
 
 HOLDOUT_FILE = Path(__file__).with_name("holdout.json")
 
@@ -34,8 +34,5 @@ def background_scene(path: str | Path) -> str:
 
 def background_paths(folder: str | Path, held_out: bool) -> list[Path]:
     """Photos of a backgrounds folder (its images/ if present) in the held-out scenes, or the rest."""
-    folder = Path(folder)
-    folder = folder / "images" if (folder / "images").is_dir() else folder
     scenes = _holdout()["backgrounds"]
-    return sorted(p for p in folder.iterdir()
-                  if p.suffix.lower() in IMAGE_SUFFIXES and (background_scene(p) in scenes) == held_out)
+    return [p for p in photo_files(folder) if (background_scene(p) in scenes) == held_out]
