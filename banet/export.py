@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .hub import DEFAULT_MODEL, load_model
-from .image_io import ImageInput, load_rgb, working_size
+from .image_io import ImageInput, load_rgb, photo_files, working_size
 from .model import BANet
 from .predictor import prepare_batch
 
@@ -152,8 +152,7 @@ def _prune(folder: Path) -> None:
 
 def calibration_photos(folder: Path, limit: int) -> list[Path]:
     """Up to `limit` photos of `folder` (or its images/ subfolder), evenly spread over its sorted names."""
-    folder = folder / "images" if (folder / "images").is_dir() else folder
-    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    photos = photo_files(folder)
     step = max(1, len(photos) // limit)
     return photos[::step][:limit]
 
