@@ -51,11 +51,10 @@ def test_a_rough_annotation_asks_less_of_fixes_as_deep_as_its_own_errors(photos)
     iou_gains, f_gains = [], []
     for image, truth, confidence in photos:
         coarse = polygon(truth, rng)
-        with_rule, without = (refine.refine(image, coarse, confidence, params=p).mask > 127
+        with_rule, without = (refine.refine(image, coarse, confidence, params=p).mask
                               for p in (refine.RefineParams(), off))
-        person = truth > 127
-        iou_gains.append(foreground_iou(with_rule, person) - foreground_iou(without, person))
-        f_gains.append(boundary_f_score(with_rule, person) - boundary_f_score(without, person))
+        iou_gains.append(foreground_iou(with_rule, truth) - foreground_iou(without, truth))
+        f_gains.append(boundary_f_score(with_rule, truth) - boundary_f_score(without, truth))
     assert min(iou_gains) > -1e-4 and min(f_gains) > -1e-4 and max(f_gains) > 0.01, (iou_gains, f_gains)
 
 
