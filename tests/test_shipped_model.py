@@ -9,10 +9,11 @@ from training.evaluate import pick_samples
 
 from .helpers import read_pair
 
-# Measured 2026-11-26 on these 20 photos: mean IoU 0.9430 (python -m training.evaluate --limit 20);
-# the PFCN-only model before the people recipe (banet-64-pfcn) scored 0.9571. The floor leaves
-# room for platform differences in resizing and float sums, not for a worse model.
-IOU_FLOOR = 0.93
+# Measured 2026-11-26 on these 20 photos: mean IoU 0.9337 (python -m training.evaluate --limit 20;
+# on all 264, 94.84); the previous banet-64 scored 0.9430 (94.82 on all 264) and the PFCN-only model
+# before the people recipe (banet-64-pfcn) 0.9571. The floor leaves room for platform differences
+# in resizing and float sums, not for a worse model.
+IOU_FLOOR = 0.925
 
 
 def test_default_weights_reach_the_floor_on_pfcn_test(pfcn_paths):
@@ -26,11 +27,11 @@ def test_default_weights_reach_the_floor_on_pfcn_test(pfcn_paths):
 
 
 # Measured 2026-11-26 on the first 20 photos of each suite domain (python -m training.evaluate
-# --suite --limit 20): ccp-full 0.879, ccp-upper 0.950, small-person 0.521, group 0.758,
-# landscape 0.789; no-person false positives 0.02%. The PFCN-only model before the people recipe
+# --suite --limit 20): ccp-full 0.878, ccp-upper 0.951, small-person 0.523, group 0.783,
+# landscape 0.782; no-person false positives 0.03%. The PFCN-only model before the people recipe
 # (banet-64-pfcn) scored 0.264, 0.871, 0.008, 0.114, 0.092 and 12.6%; the previous banet-64
-# (one CPU continuation fewer) 0.869, 0.949, 0.525, 0.760, 0.761 and 0.02%.
-SUITE_FLOORS = {"ccp-full": 0.85, "ccp-upper": 0.92, "small-person": 0.49, "group": 0.72, "landscape": 0.75}
+# (before the GPU continuations and the mean of weights) 0.879, 0.950, 0.521, 0.758, 0.789 and 0.02%.
+SUITE_FLOORS = {"ccp-full": 0.85, "ccp-upper": 0.92, "small-person": 0.49, "group": 0.75, "landscape": 0.75}
 FALSE_POSITIVE_CEILING = 0.01  # share of a person-free photo called person
 
 

@@ -1,7 +1,10 @@
-"""Model card (README.md in the weights folder) for a trained run."""
+"""What a weights folder says about itself: its model card (README.md) and the record of the
+commands that made it (training.json)."""
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 from .config import TrainConfig
 
@@ -11,6 +14,31 @@ trained on PFCN inherit its research-only terms: do not use them commercially.""
 BACKGROUNDS_LICENCE = """People were also pasted onto person-free photos (`backgrounds/`): Poly Haven scenes
 (CC0, as far as their source says), Budgie backgrounds (CC0), the Kodak suite (unrestricted), and
 cubemap faces by Emil Persson (Humus), CC BY 3.0."""
+RECORD_FILE = "training.json"  # {"stages": [the commands that made the weights, in order], ...}
+LICENCE_HEADING = "## Licence of the data"
+
+
+def recorded_stages(folder: Path) -> list[str]:
+    """The commands recorded beside a weights folder (none if it has no record)."""
+    record = folder / RECORD_FILE
+    return json.loads(record.read_text())["stages"] if record.is_file() else []
+
+
+def licence_section(folder: Path) -> str | None:
+    """The data-licence section of a weights folder's model card, if it has one."""
+    card = folder / "README.md"
+    text = card.read_text() if card.is_file() else ""
+    return text.split(LICENCE_HEADING, 1)[1].strip() if LICENCE_HEADING in text else None
+
+
+def _title(width: int, boundary_attention: bool) -> str:
+    """The card's metadata block and heading."""
+    return f"""---
+library_name: banet
+license: other
+tags: [image-segmentation, portrait-segmentation, banet]
+---
+# BANet-{width}{"" if boundary_attention else " (base, no boundary attention)"}"""
 
 
 def model_card(config: TrainConfig, val_iou: float | None, stages: list[str], machine: str, seconds: float) -> str:
@@ -18,12 +46,7 @@ def model_card(config: TrainConfig, val_iou: float | None, stages: list[str], ma
     data = "\n".join(f"- `{os.path.relpath(d)}`" for d in config.train_data)
     history = "\n".join(f"- `{s}`" for s in stages)
     val = f"{100 * val_iou:.2f}" if val_iou is not None else "n/a"
-    return f"""---
-library_name: banet
-license: other
-tags: [image-segmentation, portrait-segmentation, banet]
----
-# BANet-{config.width}{"" if config.boundary_attention else " (base, no boundary attention)"}
+    return f"""{_title(config.width, config.boundary_attention)}
 
 Portrait segmentation with BANet (Chen et al., [arXiv 1901.03814](https://arxiv.org/abs/1901.03814)),
 trained with `training/` of BANet Workbench at a {config.canvas[1]}x{config.canvas[0]} canvas
@@ -40,7 +63,31 @@ Last stage: {config.iterations} iterations in {seconds / 60:.0f} minutes on {mac
 max lr {config.max_lr}, weight decay {config.weight_decay}, refine-loss weight {config.gamma}.
 Validation IoU on the held-out {100 * config.val_fraction:.0f}% of the training photos: {val}.
 
-## Licence of the data
+{LICENCE_HEADING}
 {LICENCE}
 {BACKGROUNDS_LICENCE if config.backgrounds else ""}
+"""
+
+
+def soup_card(config: dict, models: list[str], stages: list[str], licences: list[str]) -> str:
+    """The card of a model averaged from `models` (training.average); `config` is its config.json,
+    `licences` the data-licence sections of the models' cards."""
+    sources = "\n".join(f"- `{m}`" for m in models)
+    history = "\n".join(f"- `{s}`" for s in stages)
+    terms = "\n\n".join(dict.fromkeys(licences)) or "The data licences of the averaged models apply."
+    return f"""{_title(config["width"], config["boundary_attention"])}
+
+Portrait segmentation with BANet (Chen et al., [arXiv 1901.03814](https://arxiv.org/abs/1901.03814)),
+`input_size={config["input_size"]}` (the predictor resizes the long side of a photo to it).
+
+## Training
+The mean of the weights of these models, fine-tuned from one start (a model soup, Wortsman et al.,
+ICML 2022; `python -m training.average`):
+{sources}
+
+Commands, in order (the stages the models share, then each model's own, then the average):
+{history}
+
+{LICENCE_HEADING}
+{terms}
 """

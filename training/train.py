@@ -31,7 +31,7 @@ from banet.masks import person
 from banet.metrics import foreground_iou, two_class_miou
 from data_tools.atomic import atomic_path, write_text
 
-from .card import model_card
+from .card import RECORD_FILE, model_card, recorded_stages
 from .config import PRESETS, TrainConfig
 from .data import (ArraySet, AugmentedSet, EpochKeys, list_entries, load_arrays, load_backgrounds, load_photos,
                    split_entries)
@@ -133,8 +133,7 @@ def train(config: TrainConfig, out: Path, command: str, process: Process) -> Non
     iteration, epoch, step_in_epoch, rows, elapsed = 0, 0, 0, [], 0.0
     stages = [command]
     if config.init_weights and not resuming:
-        card = Path(config.init_weights) / "training.json"
-        stages = (json.loads(card.read_text())["stages"] if card.is_file() else []) + stages
+        stages = recorded_stages(Path(config.init_weights)) + stages
     if resuming:
         state = torch.load(out / CHECKPOINT, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
@@ -237,7 +236,7 @@ def export(model: BANet, config: TrainConfig, out: Path, stages: list[str], val_
     folder = out / "model"
     plain.eval().cpu().save_pretrained(folder)
     write_text(folder / "README.md", model_card(config, val_iou, stages, machine, seconds))
-    write_text(folder / "training.json", json.dumps({"stages": stages, "config": json.loads(config.to_json())}, indent=2))
+    write_text(folder / RECORD_FILE, json.dumps({"stages": stages, "config": json.loads(config.to_json())}, indent=2))
     print(f"weights written to {folder}", file=sys.stderr)
 
 

@@ -1,0 +1,50 @@
+"""training.average: the mean of models fine-tuned from one start, written as a loadable model folder."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from skimage import data as skdata
+
+from banet import BANet, Predictor, load_model
+from banet.hub import local_folder
+from banet.metrics import foreground_iou
+from training import average
+from training.card import licence_section
+
+
+def test_the_mean_of_two_models_is_their_tensors_mean_and_still_finds_the_person(tmp_path):
+    average.main(["banet-64", "banet-64-pfcn", "--out", str(tmp_path / "soup")])
+    soup, a, b = load_model(tmp_path / "soup"), load_model("banet-64"), load_model("banet-64-pfcn")
+    for key in ("encoder.stem.0.weight", "encoder.stem.1.running_var", "attention_head.weight"):
+        assert torch.allclose(soup.state_dict()[key], (a.state_dict()[key] + b.state_dict()[key]) / 2)
+        assert not torch.equal(soup.state_dict()[key], a.state_dict()[key])
+    photo = skdata.astronaut()
+    masks = [Predictor(m)(photo).mask for m in (soup, a, b)]
+    assert foreground_iou(masks[0], masks[1]) > 0.85 and foreground_iou(masks[0], masks[2]) > 0.85
+
+
+def test_a_model_averaged_with_itself_is_unchanged():
+    state = load_model("banet-64").state_dict()
+    mean = average.average_weights([state, state])
+    assert all(torch.equal(mean[k], state[k]) for k in state)
+
+
+def test_the_record_lists_shared_stages_once_then_each_models_own_then_the_average(tmp_path):
+    average.main(["banet-64", "banet-64-pfcn", "--out", str(tmp_path / "soup")])
+    stages = json.loads((tmp_path / "soup" / "training.json").read_text())["stages"]
+    own = json.loads((local_folder("banet-64") / "training.json").read_text())["stages"]
+    assert stages[:-1] == own  # banet-64-pfcn's two stages are banet-64's first two
+    assert stages[-1].startswith("python -m training.average banet-64 banet-64-pfcn")
+    card = (tmp_path / "soup" / "README.md").read_text()
+    assert "model soup" in card and all(f"- `{stage}`" in card for stage in stages)
+    for name in ("banet-64", "banet-64-pfcn"):  # the data's terms carry over from each model's card
+        assert licence_section(local_folder(name)) in card
+
+
+def test_models_of_different_architectures_are_refused(tmp_path, capsys):
+    BANet(width=32, input_size=256).save_pretrained(tmp_path / "narrow")
+    with pytest.raises(SystemExit, match="config.json differ"):
+        average.main(["banet-64", str(tmp_path / "narrow"), "--out", str(tmp_path / "soup")])
+    assert not (tmp_path / "soup").exists()

@@ -1,0 +1,74 @@
+"""Average the weights of models fine-tuned from one start (a "model soup", Wortsman et al., ICML 2022):
+such models often average into one that is better than each.
+
+    python -m training.average --out runs/soup runs/a/model runs/b/model
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from banet import BANet
+from banet.hub import CONFIG_FILE, load_model, local_folder
+from data_tools.atomic import write_text
+
+from .card import RECORD_FILE, licence_section, recorded_stages, soup_card
+
+
+def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The mean of state dicts of one architecture: floating-point tensors (weights, BatchNorm
+    statistics) averaged, integer buffers (BatchNorm's batch counts) the largest.
+
+    Example:
+        >>> soup = average_weights([a.state_dict(), b.state_dict()])
+    """
+    if any(s.keys() != states[0].keys() for s in states):
+        raise ValueError("models of different architectures cannot be averaged")
+    mean = {}
+    for key, first in states[0].items():
+        stacked = torch.stack([s[key] for s in states])
+        mean[key] = stacked.float().mean(0).to(first.dtype) if first.is_floating_point() else stacked.max(0).values
+    return mean
+
+
+def soup_stages(histories: list[list[str]], command: str) -> list[str]:
+    """The commands behind a soup: the stages its models share, then each model's own, then `command`."""
+    shared = 0
+    while all(len(h) > shared and h[shared] == histories[0][shared] for h in histories):
+        shared += 1
+    return histories[0][:shared] + [s for h in histories for s in h[shared:]] + [command]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training.average", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", help="bundled model names or model folders to average")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the averaged model")
+    args = parser.parse_args(argv)
+    if len(args.models) < 2:
+        parser.error("give at least two models")
+    command = "python -m training.average " + shlex.join(sys.argv[1:] if argv is None else argv)
+    try:
+        folders = [local_folder(m) for m in args.models]
+        configs = [json.loads((f / CONFIG_FILE).read_text()) for f in folders]
+        if any(c != configs[0] for c in configs):
+            raise ValueError("the models' config.json differ: only one architecture can be averaged")
+        soup = BANet(**configs[0])
+        soup.load_state_dict(average_weights([load_model(f).state_dict() for f in folders]))
+    except ValueError as e:  # WeightsError too
+        raise SystemExit(f"error: {e}") from e
+    stages = soup_stages([recorded_stages(f) for f in folders], command)
+    licences = [section for f in folders if (section := licence_section(f))]
+    soup.eval().save_pretrained(args.out)
+    write_text(args.out / RECORD_FILE, json.dumps({"stages": stages, "averaged": args.models}, indent=2))
+    write_text(args.out / "README.md", soup_card(configs[0], args.models, stages, licences))
+    print(f"weights written to {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
