@@ -1,6 +1,7 @@
 """The training recipe: config, schedule, augmentation, a short real run, resume, evaluation."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -125,6 +126,8 @@ def test_short_run_learns_and_writes_its_records(tiny_dataset, tmp_path, capsys)
     assert model.input_size == 96 and model.boundary_attention
     card = (out / "model" / "README.md").read_text()
     assert "research only" in card and "python -m training.train" in card and str(tiny_dataset) in card
+    recorded = json.loads((out / "model" / "training.json").read_text())["config"]["train_data"][0]
+    assert not Path(recorded).is_absolute() and Path(recorded).resolve() == tiny_dataset.resolve()
 
     capsys.readouterr()
     assert evaluate.main(["--weights", str(out / "model"), "--data", str(tiny_dataset), "--limit", "3",

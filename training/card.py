@@ -18,6 +18,24 @@ RECORD_FILE = "training.json"  # {"stages": [the commands that made the weights,
 LICENCE_HEADING = "## Licence of the data"
 
 
+PATH_FIELDS = ("train_data", "val_data", "backgrounds", "init_weights")  # TrainConfig fields naming folders
+
+
+def shown_path(path: str) -> str:
+    """A folder as a card or record names it: relative to the working directory (e.g.
+    ../shared/data/ccp), so that neither names the training machine's own folders."""
+    return os.path.relpath(path)
+
+
+def config_record(config: TrainConfig) -> dict:
+    """The config as the record beside the weights keeps it, its folders shown by `shown_path`."""
+    record = json.loads(config.to_json())
+    for name in PATH_FIELDS:
+        value = record[name]
+        record[name] = [shown_path(v) for v in value] if isinstance(value, list) else value and shown_path(value)
+    return record
+
+
 def recorded_stages(folder: Path) -> list[str]:
     """The commands recorded beside a weights folder (none if it has no record)."""
     record = folder / RECORD_FILE
@@ -43,7 +61,7 @@ tags: [image-segmentation, portrait-segmentation, banet]
 
 def model_card(config: TrainConfig, val_iou: float | None, stages: list[str], machine: str, seconds: float) -> str:
     """The card of a finished run; `machine` and `seconds` describe its last stage."""
-    data = "\n".join(f"- `{os.path.relpath(d)}`" for d in config.train_data)
+    data = "\n".join(f"- `{shown_path(d)}`" for d in config.train_data)
     history = "\n".join(f"- `{s}`" for s in stages)
     val = f"{100 * val_iou:.2f}" if val_iou is not None else "n/a"
     return f"""{_title(config.width, config.boundary_attention)}
