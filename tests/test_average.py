@@ -43,7 +43,7 @@ def test_the_record_lists_shared_stages_once_then_each_models_own_then_the_avera
         assert licence_section(local_folder(name)) in card
 
 
-def test_models_of_different_architectures_are_refused(tmp_path, capsys):
+def test_models_of_different_architectures_are_refused(tmp_path):
     BANet(width=32, input_size=256).save_pretrained(tmp_path / "narrow")
     with pytest.raises(SystemExit, match="config.json differ"):
         average.main(["banet-64", str(tmp_path / "narrow"), "--out", str(tmp_path / "soup")])

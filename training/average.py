@@ -17,7 +17,7 @@ from banet import BANet
 from banet.hub import CONFIG_FILE, load_model, local_folder
 from data_tools.atomic import write_text
 
-from .card import RECORD_FILE, licence_section, recorded_stages, soup_card
+from .card import CARD_FILE, RECORD_FILE, licence_section, recorded_stages, soup_card
 
 
 def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     licences = [section for f in folders if (section := licence_section(f))]
     soup.eval().save_pretrained(args.out)
     write_text(args.out / RECORD_FILE, json.dumps({"stages": stages, "averaged": args.models}, indent=2))
-    write_text(args.out / "README.md", soup_card(configs[0], args.models, stages, licences))
+    write_text(args.out / CARD_FILE, soup_card(configs[0], args.models, stages, licences))
     print(f"weights written to {args.out}", file=sys.stderr)
 
 

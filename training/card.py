@@ -14,10 +14,9 @@ trained on PFCN inherit its research-only terms: do not use them commercially.""
 BACKGROUNDS_LICENCE = """People were also pasted onto person-free photos (`backgrounds/`): Poly Haven scenes
 (CC0, as far as their source says), Budgie backgrounds (CC0), the Kodak suite (unrestricted), and
 cubemap faces by Emil Persson (Humus), CC BY 3.0."""
+CARD_FILE = "README.md"
 RECORD_FILE = "training.json"  # {"stages": [the commands that made the weights, in order], ...}
 LICENCE_HEADING = "## Licence of the data"
-
-
 PATH_FIELDS = ("train_data", "val_data", "backgrounds", "init_weights")  # TrainConfig fields naming folders
 
 
@@ -44,7 +43,7 @@ def recorded_stages(folder: Path) -> list[str]:
 
 def licence_section(folder: Path) -> str | None:
     """The data-licence section of a weights folder's model card, if it has one."""
-    card = folder / "README.md"
+    card = folder / CARD_FILE
     text = card.read_text() if card.is_file() else ""
     return text.split(LICENCE_HEADING, 1)[1].strip() if LICENCE_HEADING in text else None
 

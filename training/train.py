@@ -31,7 +31,7 @@ from banet.masks import person
 from banet.metrics import foreground_iou, two_class_miou
 from data_tools.atomic import atomic_path, write_text
 
-from .card import RECORD_FILE, config_record, model_card, recorded_stages
+from .card import CARD_FILE, RECORD_FILE, config_record, model_card, recorded_stages
 from .config import PRESETS, TrainConfig
 from .data import (ArraySet, AugmentedSet, EpochKeys, list_entries, load_arrays, load_backgrounds, load_photos,
                    split_entries)
@@ -235,7 +235,7 @@ def export(model: BANet, config: TrainConfig, out: Path, stages: list[str], val_
     plain.load_state_dict(model.state_dict())
     folder = out / "model"
     plain.eval().cpu().save_pretrained(folder)
-    write_text(folder / "README.md", model_card(config, val_iou, stages, machine, seconds))
+    write_text(folder / CARD_FILE, model_card(config, val_iou, stages, machine, seconds))
     write_text(folder / RECORD_FILE, json.dumps({"stages": stages, "config": config_record(config)}, indent=2))
     print(f"weights written to {folder}", file=sys.stderr)
 
