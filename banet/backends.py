@@ -62,14 +62,20 @@ class TorchBackend:
         return confidence, attention
 
 
+SPINNING = "session.intra_op.allow_spinning"  # ONNX Runtime's session setting: threads busy-wait after a run
+
+
 class OnnxBackend:
     """ONNX Runtime on a model written by `banet.export.export_onnx` (CUDA provider when present)."""
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, optimization: str = "all") -> None:
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, optimization: str = "all",
+                 spin: bool = True) -> None:
         """`threads`: intra-op threads (default: ONNX Runtime's, one per physical core); `optimization`:
-        ONNX Runtime's graph optimisation level, "basic", "extended" or "all" (adds layout changes)."""
+        ONNX Runtime's graph optimisation level, "basic", "extended" or "all" (adds layout changes);
+        `spin`: the threads busy-wait after a run for the next one, which speeds calls made back to
+        back but takes the cores from other work done between calls (the app's panels)."""
         import onnxruntime as ort
 
         levels = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -77,6 +83,7 @@ class OnnxBackend:
                   "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
         options = ort.SessionOptions()
         options.graph_optimization_level = levels[optimization]
+        options.add_session_config_entry(SPINNING, "1" if spin else "0")
         if threads:
             options.intra_op_num_threads = threads
         available = ort.get_available_providers()
@@ -94,11 +101,11 @@ class OnnxBackend:
 
 
 def make_backend(model: BANet, backend: str = "auto", device: str | torch.device = "auto",
-                 threads: int | None = None) -> Backend:
+                 threads: int | None = None, spin: bool = True) -> Backend:
     """A backend for `model`: "onnxruntime" (exported once per weights, see `banet.export.cached_onnx`),
     "torch", or "auto": ONNX Runtime when the device is a CPU, else PyTorch. "auto" falls back to
     PyTorch, with a warning, when the export cannot be written or loaded. ONNX Runtime runs on
-    `threads`, default `torch.get_num_threads()`: one knob for both backends.
+    `threads`, default `torch.get_num_threads()`: one knob for both backends; `spin`: see OnnxBackend.
 
     Example:
         >>> backend = make_backend(load_model("banet-64"))  # OnnxBackend on a CPU-only machine
@@ -111,7 +118,7 @@ def make_backend(model: BANet, backend: str = "auto", device: str | torch.device
     from .export import cached_onnx  # the exporter imports onnx: only when this path is taken
 
     try:
-        return OnnxBackend(cached_onnx(model), threads=threads or torch.get_num_threads())
+        return OnnxBackend(cached_onnx(model), threads=threads or torch.get_num_threads(), spin=spin)
     except Exception as e:  # unwritable cache, exporter or runtime failure: any of them
         if backend == "onnxruntime":
             raise

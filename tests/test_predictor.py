@@ -9,10 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from banet import BANet, ImageLoadError, OnnxBackend, Predictor, TorchBackend, auto_device, load_rgb
+from banet import BANet, DEFAULT_MODEL, ImageLoadError, OnnxBackend, Predictor, TorchBackend, auto_device, load_rgb
 from banet import export
+from banet.backends import SPINNING
 from banet.export import cache_dir, export_onnx
 from banet.predictor import shrink
+from workbench.models import Predictors
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +128,16 @@ def test_onnx_runtime_gives_the_same_masks(fitted_model, predictor, pfcn_pairs, 
         assert np.abs(torch_result.attention - onnx_result.attention).max() < 1e-4
         assert (torch_result.mask == onnx_result.mask).mean() > 0.9999
         assert 0.05 < torch_result.mask.mean() < 0.95  # a real mask, not a constant
+    quiet = OnnxBackend(path, spin=False)  # threads that wait without spinning: same outputs
+    assert quiet.session.get_session_options().get_session_config_entry(SPINNING) == "0"
+    assert onnx_predictor.backend.session.get_session_options().get_session_config_entry(SPINNING) == "1"
+    assert np.array_equal(Predictor(quiet)(rgb).confidence, onnx_result.confidence)
+
+
+def test_the_apps_predictors_leave_the_cores_to_the_panels_between_calls():
+    backend = Predictors()(DEFAULT_MODEL).backend
+    assert isinstance(backend, OnnxBackend)  # this machine has no GPU: the app's CPU path
+    assert backend.session.get_session_options().get_session_config_entry(SPINNING) == "0"
 
 
 def test_cpu_default_is_onnx_runtime_exported_once_per_weights(fitted_model, predictor, pfcn_pairs, onnx_cache):

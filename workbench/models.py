@@ -5,6 +5,7 @@ import threading
 from collections import OrderedDict
 
 from banet import Predictor, load_model
+from banet.backends import make_backend
 
 
 class Predictors:
@@ -20,7 +21,9 @@ class Predictors:
             if weights in self._cache:
                 self._cache.move_to_end(weights)
                 return self._cache[weights]
-        predictor = Predictor(load_model(weights))  # WeightsError for a bad folder, outside the lock
+        # WeightsError for a bad folder, outside the lock; ONNX Runtime's threads do not spin after a
+        # call, so that the panels drawn next have the cores (Inspect: 6 ms less on 2 cores)
+        predictor = Predictor(make_backend(load_model(weights), spin=False))
         with self._lock:
             self._cache[weights] = predictor
             while len(self._cache) > self.limit:
