@@ -22,7 +22,7 @@ class Predictors:
                 self._cache.move_to_end(weights)
                 return self._cache[weights]
         # WeightsError for a bad folder, outside the lock; ONNX Runtime's threads do not spin after a
-        # call, so that the panels drawn next have the cores (Inspect: 6 ms less on 2 cores)
+        # call, so that the panels drawn next have the cores (Inspect about 20 ms faster on 2 cores)
         predictor = Predictor(make_backend(load_model(weights), spin=False))
         with self._lock:
             self._cache[weights] = predictor
