@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from banet import BANet
 from banet.hub import CONFIG_FILE, load_model, local_folder
 from data_tools.atomic import write_text
 
-from .card import CARD_FILE, RECORD_FILE, licence_section, recorded_stages, soup_card
+from .card import CARD_FILE, RECORD_FILE, licence_section, recorded_stages, soup_card, stage_command
 
 
 def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if len(args.models) < 2:
         parser.error("give at least two models")
-    command = "python -m training.average " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = stage_command(parser.prog, argv)
     try:
         folders = [local_folder(m) for m in args.models]
         configs = [json.loads((f / CONFIG_FILE).read_text()) for f in folders]

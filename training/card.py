@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 from pathlib import Path
 
 from .config import TrainConfig
@@ -24,6 +26,11 @@ def shown_path(path: str) -> str:
     """A folder as a card or record names it: relative to the working directory (e.g.
     ../shared/data/ccp), so that neither names the training machine's own folders."""
     return os.path.relpath(path)
+
+
+def stage_command(prog: str, argv: list[str] | None) -> str:
+    """The command line a stage records: `prog` and its arguments (this process's when `argv` is None)."""
+    return f"{prog} {shlex.join(sys.argv[1:] if argv is None else argv)}"
 
 
 def config_record(config: TrainConfig) -> dict:

@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import platform
-import shlex
 import sys
 import time
 from contextlib import nullcontext
@@ -31,7 +30,7 @@ from banet.masks import person
 from banet.metrics import foreground_iou, two_class_miou
 from data_tools.atomic import atomic_path, write_text
 
-from .card import CARD_FILE, RECORD_FILE, config_record, model_card, recorded_stages
+from .card import CARD_FILE, RECORD_FILE, config_record, model_card, recorded_stages, stage_command
 from .config import PRESETS, TrainConfig
 from .data import (ArraySet, AugmentedSet, EpochKeys, list_entries, load_arrays, load_backgrounds, load_photos,
                    split_entries)
@@ -39,6 +38,7 @@ from .logs import plot_curves, write_csv
 from .schedule import learning_rate
 
 CHECKPOINT = "last.pt"
+PROG = "python -m training.train"
 
 
 @dataclass(frozen=True)
@@ -254,7 +254,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-finetune",
                         help="starting configuration (default: cpu-finetune)")
@@ -272,7 +272,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    command = "python -m training.train " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = stage_command(PROG, argv)
     try:
         config = resolve_config(args)
     except ValueError as e:
