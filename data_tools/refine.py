@@ -44,6 +44,8 @@ class RefineParams:
     region_gain: float = 0.1  # each changed region must raise the edge alignment around it by this much (more if thick)
     error_floor_px: float = 3.0  # regions thicker than the annotation's error (>= this) need x thickness / error
     rough_depth: float = 2.0  # regions up to this x the error deep need floor / error as much: a rough annotation's own errors
+    clear_depth: float = 1.5  # regions deeper than this x the error must also be clear in the matte on average ...
+    clear_alpha: float = 0.75  # ... its mean alpha on the proposal's side at least this: half-transparent hair the annotation includes stays
     min_gain: float = 0.08  # keep the annotation unless the proposal's edge alignment is this much higher
     doubtful_below: float = 0.15  # proposals with a smaller gain are flagged for a careful look
 
@@ -104,7 +106,7 @@ def refine(image: ImageInput, annotation: np.ndarray, guide: np.ndarray | None =
     mask, gain = coarse, 0.0
     if (flipped != coarse).any():  # the annotation's alignment maps serve both guards
         before = alignment_maps(coarse, rgb, band)
-        mask = _keep_aligned_regions(flipped, coarse, before, alignment_maps(flipped, rgb, band), params, error_px)
+        mask = _keep_aligned_regions(flipped, coarse, alpha, before, alignment_maps(flipped, rgb, band), params, error_px)
         gain = alignment_ratio(*alignment_maps(mask, rgb, band)) - alignment_ratio(*before)
     alpha = np.where((alpha > 0.5) == mask, alpha, mask)  # where a region was not flipped, nor is the matte
     changed = gain >= params.min_gain
@@ -139,9 +141,9 @@ def annotation_error(annotation: np.ndarray, model: np.ndarray) -> float:
     return float(np.median(distance[own]))
 
 
-def _keep_aligned_regions(proposal: np.ndarray, coarse: np.ndarray, before: tuple[np.ndarray, np.ndarray],
-                          after: tuple[np.ndarray, np.ndarray], params: RefineParams, error_px: float,
-                          reach: int = 5) -> np.ndarray:
+def _keep_aligned_regions(proposal: np.ndarray, coarse: np.ndarray, alpha: np.ndarray,
+                          before: tuple[np.ndarray, np.ndarray], after: tuple[np.ndarray, np.ndarray],
+                          params: RefineParams, error_px: float, reach: int = 5) -> np.ndarray:
     """The proposal's changes, each connected region (grown by `reach` px) kept only if the edge
     alignment there (`alignment_maps` of the annotation `before`, of the proposal `after`) rises by
     `region_gain` times the region's depth (its thickness over the annotation's error `error_px`)
@@ -149,7 +151,9 @@ def _keep_aligned_regions(proposal: np.ndarray, coarse: np.ndarray, before: tupl
     own is dropped, a fixed corner or step is kept, and a cut far deeper than the annotation's own
     errors (wisps of hair, a pale stripe of a dress) must follow the photo's edges much better to be
     kept. Up to `rough_depth`, a rough annotation (error above `error_floor_px`, a quick polygon's
-    chords) asks proportionally less: its own errors are that deep."""
+    chords) asks proportionally less: its own errors are that deep. A region deeper than `clear_depth`
+    must also be clear in the matte `alpha` (its mean on the proposal's side at least `clear_alpha`):
+    wisps of hair the annotation includes are half-transparent there, and the annotation keeps them."""
     changed = proposal != coarse
     zones = cv2.dilate(changed.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
     count, labels = cv2.connectedComponents(zones, connectivity=8)
@@ -162,7 +166,10 @@ def _keep_aligned_regions(proposal: np.ndarray, coarse: np.ndarray, before: tupl
     depth = thickness / error_px
     rough = min(params.error_floor_px / error_px, 1.0) if np.isfinite(error_px) else 1.0  # no guide: no error known
     needed = params.region_gain * np.where(depth > params.rough_depth, depth, rough * np.maximum(depth, 1.0))
-    keep = local[1] - local[0] >= needed
+    inside = labels[changed]
+    support = np.where(proposal, alpha, 1.0 - alpha)[changed]
+    clear = np.bincount(inside, support, count) / np.maximum(np.bincount(inside, minlength=count), 1)
+    keep = (local[1] - local[0] >= needed) & ((depth <= params.clear_depth) | (clear >= params.clear_alpha))
     keep[0] = False
     return np.where(changed & keep[labels], proposal, coarse)
 

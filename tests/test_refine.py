@@ -9,10 +9,11 @@ import pytest
 
 from banet import DEFAULT_MODEL, Predictor, load_model
 from banet.metrics import boundary_f_score, foreground_iou
-from benchmarks.coarse import polygon
+from benchmarks.coarse import blocky, polygon
 from data_tools import refine
 from data_tools.dataset import Dataset, sha256_bytes
 from data_tools.matting import solve_alpha
+from training.config import DATA_ROOT
 
 from .helpers import read_pair
 
@@ -56,6 +57,24 @@ def test_a_rough_annotation_asks_less_of_fixes_as_deep_as_its_own_errors(photos)
         iou_gains.append(foreground_iou(with_rule, truth) - foreground_iou(without, truth))
         f_gains.append(boundary_f_score(with_rule, truth) - boundary_f_score(without, truth))
     assert min(iou_gains) > -1e-4 and min(f_gains) > -1e-4 and max(f_gains) > 0.01, (iou_gains, f_gains)
+
+
+def test_half_transparent_hair_the_annotation_includes_is_kept(predictor):
+    """A blond girl's loose hair against a grey wall (PFCN train 02105): the matte cuts into it,
+    clearly by its edges, but only half-transparent there. With the rule that a region deeper
+    than the annotation's error must be clear in the matte, a blocky annotation is not made
+    worse; without it (clear_depth infinite) it is (with the shipped guide)."""
+    path = DATA_ROOT / "pfcn" / "train" / "images" / "02105.jpg"
+    if not path.is_file():
+        pytest.skip(f"real photo not found at {path}")
+    image, truth = read_pair(path)
+    coarse = blocky(truth, np.random.default_rng([27, *b"blocky"]))
+    confidence = predictor(image).confidence
+    off = replace(refine.RefineParams(), clear_depth=np.inf)
+    with_rule, without = (foreground_iou(refine.refine(image, coarse, confidence, params=p).mask, truth)
+                          for p in (refine.RefineParams(), off))
+    before = foreground_iou(coarse, truth)
+    assert with_rule > before - 0.005 > without, (before, with_rule, without)
 
 
 def test_a_good_annotation_is_kept(photos):
