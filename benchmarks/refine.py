@@ -1,7 +1,7 @@
 """Refinement of coarse annotations: the project's method against the classic tools, on the same band.
 
     python -m benchmarks.refine                       # PFCN test and the held-out CCP photos
-    python -m benchmarks.refine --limit 50 --domain ccp-full
+    python -m benchmarks.refine --limit 50 --domain ccp-full --list-worse   # + ids of photos made worse
     python -m benchmarks.refine --data ../shared/data/pfcn/train --limit 40 --method "guided matting (this project)"
                                                       # development photos, for choosing parameters
 
@@ -62,14 +62,15 @@ def guided(rgb: np.ndarray, coarse: np.ndarray, confidence: np.ndarray, band: np
     return person(refine(rgb, coarse, confidence).mask)
 
 
+PROJECT = "guided matting (this project)"
 METHODS: dict[str, Method] = {
     "coarse input": lambda rgb, coarse, confidence, band: coarse,
     "model alone": lambda rgb, coarse, confidence, band: confidence >= 0.5,
-    "guided matting (this project)": guided,
+    PROJECT: guided,
     "GrabCut, 5 iterations": grabcut,
     "closed-form matting (pymatting)": closed_form,
 }
-GUIDED = ("model alone", "guided matting (this project)")  # their time includes the model's call
+GUIDED = ("model alone", PROJECT)  # their time includes the model's call
 
 
 def score_photo(dataset: Dataset, sample: Sample, index: int, predictor: Predictor,
@@ -108,23 +109,27 @@ def _start_worker(weights: str, threads: int, folder: Path, methods: list[str]) 
         run(rgb, square, square.astype(np.float32), edge_band(square, 9))
 
 
-def _score(job: tuple[int, str]) -> dict:
+def _score(job: tuple[int, str]) -> tuple[str, dict]:
     index, sample_id = job
-    return score_photo(_worker["dataset"], _worker["dataset"][sample_id], index, _worker["predictor"],
-                       _worker["methods"])
+    return sample_id, score_photo(_worker["dataset"], _worker["dataset"][sample_id], index, _worker["predictor"],
+                                  _worker["methods"])
 
 
-def score_domain(folder: Path, args: argparse.Namespace, name: str) -> dict:
-    """(kind, method) -> per-photo rows, photos shared among `args.workers` processes."""
+def score_domain(folder: Path, args: argparse.Namespace, name: str) -> tuple[dict, dict]:
+    """(kind, method) -> per-photo rows, and (kind, method) -> ids of the photos made worse; photos
+    shared among `args.workers` processes."""
     samples = pick_samples(Dataset.open(folder), args.limit)
     jobs = [(index, sample.id) for index, sample in enumerate(samples)]
     rows: dict[tuple[str, str], list[tuple]] = {}
+    worse: dict[tuple[str, str], list[str]] = {}
     with multiprocessing.get_context("fork").Pool(args.workers, _start_worker,
                                                   (args.weights, args.threads, folder, args.method)) as pool:
-        for photo in tqdm(pool.imap(_score, jobs), total=len(jobs), desc=name, unit="img"):
+        for sample_id, photo in tqdm(pool.imap(_score, jobs), total=len(jobs), desc=name, unit="img"):
             for key, row in photo.items():
                 rows.setdefault(key, []).append(row)
-    return rows
+                if row[3]:
+                    worse.setdefault(key, []).append(sample_id)
+    return rows, worse
 
 
 def format_table(domain: str, count: int, rows: dict) -> str:
@@ -140,6 +145,13 @@ def format_table(domain: str, count: int, rows: dict) -> str:
     return "\n".join(lines)
 
 
+def format_worse(method: str, worse: dict) -> str:
+    """The ids of the photos `method` made worse, per coarse kind: the ones to look at."""
+    lines = [f"\nmade worse by {method}:"]
+    lines += [f"  {kind}: {', '.join(ids)}" for (kind, name), ids in worse.items() if name == method]
+    return "\n".join(lines if len(lines) > 1 else [lines[0] + " none"])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.refine", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -153,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, help="only the first N photos of each domain")
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the photos (times then overlap)")
     parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads per process")
+    parser.add_argument("--list-worse", action="store_true",
+                        help="after each table, the ids of the photos the project's method made worse")
     args = parser.parse_args(argv)
     args.method = args.method or list(METHODS)
     folders = {f"{d.parent.name}/{d.name}": d for d in args.data}
@@ -163,8 +177,10 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.threads} thread(s); model {args.weights}; made worse = IoU more than {100 * WORSE:.1f} below the "
           "coarse input's")
     for domain, folder in folders.items():
-        rows = score_domain(folder, args, domain)
+        rows, worse = score_domain(folder, args, domain)
         print(format_table(domain, len(next(iter(rows.values()))), rows), flush=True)
+        if args.list_worse:
+            print(format_worse(PROJECT, worse), flush=True)
 
 
 if __name__ == "__main__":
