@@ -10,6 +10,7 @@ import pytest
 from banet import DEFAULT_MODEL, Predictor, load_model
 from banet.metrics import boundary_f_score, foreground_iou
 from benchmarks.coarse import blocky, polygon
+from benchmarks.refine import WORSE
 from data_tools import refine
 from data_tools.dataset import Dataset, sha256_bytes
 from data_tools.matting import solve_alpha
@@ -68,13 +69,13 @@ def test_half_transparent_hair_the_annotation_includes_is_kept(predictor):
     if not path.is_file():
         pytest.skip(f"real photo not found at {path}")
     image, truth = read_pair(path)
-    coarse = blocky(truth, np.random.default_rng([27, *b"blocky"]))
+    coarse = blocky(truth, np.random.default_rng([27, *b"blocky"]))  # the development runs' annotation of it
     confidence = predictor(image).confidence
     off = replace(refine.RefineParams(), clear_depth=np.inf)
     with_rule, without = (foreground_iou(refine.refine(image, coarse, confidence, params=p).mask, truth)
                           for p in (refine.RefineParams(), off))
     before = foreground_iou(coarse, truth)
-    assert with_rule > before - 0.005 > without, (before, with_rule, without)
+    assert with_rule > before - WORSE > without, (before, with_rule, without)
 
 
 def test_a_good_annotation_is_kept(photos):
