@@ -48,3 +48,11 @@ def test_models_of_different_architectures_are_refused(tmp_path):
     with pytest.raises(SystemExit, match="config.json differ"):
         average.main(["banet-64", str(tmp_path / "narrow"), "--out", str(tmp_path / "soup")])
     assert not (tmp_path / "soup").exists()
+
+
+def test_a_folder_without_a_config_is_named_not_a_stack_trace(tmp_path):
+    BANet(input_size=256).save_pretrained(tmp_path / "bare")
+    (tmp_path / "bare" / "config.json").unlink()
+    with pytest.raises(SystemExit, match="bare: no config.json"):
+        average.main(["banet-64", str(tmp_path / "bare"), "--out", str(tmp_path / "soup")])
+    assert not (tmp_path / "soup").exists()

@@ -54,11 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     command = stage_command(parser.prog, argv)
     try:
         folders = [local_folder(m) for m in args.models]
+        states = [load_model(f).state_dict() for f in folders]  # first: WeightsError names a bad folder
         configs = [json.loads((f / CONFIG_FILE).read_text()) for f in folders]
         if any(c != configs[0] for c in configs):
             raise ValueError("the models' config.json differ: only one architecture can be averaged")
         soup = BANet(**configs[0])
-        soup.load_state_dict(average_weights([load_model(f).state_dict() for f in folders]))
+        soup.load_state_dict(average_weights(states))
     except ValueError as e:  # WeightsError too
         raise SystemExit(f"error: {e}") from e
     stages = soup_stages([recorded_stages(f) for f in folders], command)
