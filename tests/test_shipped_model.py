@@ -9,11 +9,11 @@ from training.evaluate import pick_samples
 
 from .helpers import read_pair
 
-# Measured 2026-11-26 on these 20 photos: mean IoU 0.9337 (python -m training.evaluate --limit 20;
-# on all 264, 94.84); the previous banet-64 scored 0.9430 (94.82 on all 264) and the PFCN-only model
+# Measured 2026-11-26 on these 20 photos: mean IoU 0.9507 (python -m training.evaluate --limit 20;
+# on all 264, 95.47); the previous banet-64 scored 0.9337 (94.84 on all 264) and the PFCN-only model
 # before the people recipe (banet-64-pfcn) 0.9571. The floor leaves room for platform differences
 # in resizing and float sums, not for a worse model.
-IOU_FLOOR = 0.925
+IOU_FLOOR = 0.94
 
 
 def test_default_weights_reach_the_floor_on_pfcn_test(pfcn_paths):
@@ -27,11 +27,11 @@ def test_default_weights_reach_the_floor_on_pfcn_test(pfcn_paths):
 
 
 # Measured 2026-11-26 on the first 20 photos of each suite domain (python -m training.evaluate
-# --suite --limit 20): ccp-full 0.878, ccp-upper 0.951, small-person 0.523, group 0.783,
-# landscape 0.782; no-person false positives 0.03%. The PFCN-only model before the people recipe
+# --suite --limit 20): ccp-full 0.886, ccp-upper 0.963, small-person 0.548, group 0.816,
+# landscape 0.820; no-person false positives 0.09%. The PFCN-only model before the people recipe
 # (banet-64-pfcn) scored 0.264, 0.871, 0.008, 0.114, 0.092 and 12.6%; the previous banet-64
-# (before the GPU continuations and the mean of weights) 0.879, 0.950, 0.521, 0.758, 0.789 and 0.02%.
-SUITE_FLOORS = {"ccp-full": 0.85, "ccp-upper": 0.92, "small-person": 0.49, "group": 0.75, "landscape": 0.75}
+# (before the milder late phase) 0.878, 0.951, 0.523, 0.783, 0.782 and 0.03%.
+SUITE_FLOORS = {"ccp-full": 0.87, "ccp-upper": 0.945, "small-person": 0.52, "group": 0.79, "landscape": 0.80}
 FALSE_POSITIVE_CEILING = 0.01  # share of a person-free photo called person
 
 
