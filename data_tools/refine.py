@@ -161,12 +161,12 @@ def _keep_aligned_regions(proposal: np.ndarray, coarse: np.ndarray, alpha: np.nd
     local = []
     for aligned, weight in (before, after):
         local.append(np.bincount(flat, aligned.ravel(), count) / np.maximum(np.bincount(flat, weight.ravel(), count), 1e-6))
+    inside = labels[changed]  # the region of each changed pixel
     thickness = np.zeros(count)  # per region: the largest distance of a changed pixel from an unchanged one
-    np.maximum.at(thickness, labels[changed], cv2.distanceTransform(changed.astype(np.uint8), cv2.DIST_L2, 3)[changed])
+    np.maximum.at(thickness, inside, cv2.distanceTransform(changed.astype(np.uint8), cv2.DIST_L2, 3)[changed])
     depth = thickness / error_px
     rough = min(params.error_floor_px / error_px, 1.0) if np.isfinite(error_px) else 1.0  # no guide: no error known
     needed = params.region_gain * np.where(depth > params.rough_depth, depth, rough * np.maximum(depth, 1.0))
-    inside = labels[changed]
     support = np.where(proposal, alpha, 1.0 - alpha)[changed]
     clear = np.bincount(inside, support, count) / np.maximum(np.bincount(inside, minlength=count), 1)
     keep = (local[1] - local[0] >= needed) & ((depth <= params.clear_depth) | (clear >= params.clear_alpha))
