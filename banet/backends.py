@@ -23,7 +23,7 @@ BACKENDS = ("auto", "onnxruntime", "torch")
 class Backend(Protocol):
     name: str
     device: str | torch.device  # where it runs: "cpu", "cuda", ...
-    input_size: int  # long side the weights were trained at
+    input_size: int  # long side photos are resized to (the weights' config)
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
 

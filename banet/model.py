@@ -56,7 +56,7 @@ class BANet(
         temperature: float = 2.0,  # paper: a "softer" sigmoid for the attention map; T=2 is our choice
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
-        input_size: int = 512,  # long side the weights were trained at; the Predictor resizes to it
+        input_size: int = 512,  # long side the Predictor resizes photos to (training: TrainConfig.inference_size)
     ) -> None:
         super().__init__()
         self.input_size = input_size

@@ -111,8 +111,8 @@ def prepare_batch(rgbs: Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarr
 class Predictor:
     """Portrait segmentation with a BANet model or a ready backend.
 
-    `input_size` is the long side the image is resized to before inference (default: the size
-    the weights were trained at); outputs are resized back to the input's resolution. `backend`
+    `input_size` is the long side the image is resized to before inference (default: the weights'
+    `input_size`, set by training); outputs are resized back to the input's resolution. `backend`
     ("auto", "onnxruntime", "torch") applies to a BANet model: "auto" runs ONNX Runtime on a CPU
     and PyTorch on a GPU (`banet.backends.make_backend`).
 

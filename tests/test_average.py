@@ -20,6 +20,7 @@ def test_the_mean_of_two_models_is_their_tensors_mean_and_still_finds_the_person
     for key in ("encoder.stem.0.weight", "encoder.stem.1.running_var", "attention_head.weight"):
         assert torch.allclose(soup.state_dict()[key], (a.state_dict()[key] + b.state_dict()[key]) / 2)
         assert not torch.equal(soup.state_dict()[key], a.state_dict()[key])
+    assert soup.input_size == (a.input_size + b.input_size) // 2  # 320 and 256: works at their mean size
     photo = skdata.astronaut()
     masks = [Predictor(m)(photo).mask for m in (soup, a, b)]
     assert foreground_iou(masks[0], masks[1]) > 0.85 and foreground_iou(masks[0], masks[2]) > 0.85

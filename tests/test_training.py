@@ -168,13 +168,13 @@ def test_torchrun_two_processes_train_together(tiny_dataset, tmp_path):
     """DistributedDataParallel over two CPU processes (gloo): one run folder, one set of weights."""
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "training.train",
-               *tiny_args(tiny_dataset, out, "iterations=6", "log_every=2", "eval_every=3", "threads=1")]
+               *tiny_args(tiny_dataset, out, "iterations=6", "log_every=2", "eval_every=3", "threads=1", "zoom=1.0,1.5")]
     result = subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = read_csv(out / "metrics.csv")
     assert [r["iteration"] for r in rows] == ["2", "3", "4", "6"]
-    assert load_model(out / "model").input_size == 96
+    assert load_model(out / "model").input_size == 120  # the 96 canvas at the mean zoom, 1.25
 
 
 def test_a_dataset_too_small_for_one_batch_is_refused(tiny_dataset, tmp_path):

@@ -8,6 +8,8 @@ import torch
 from huggingface_hub import constants
 
 from banet import DEFAULT_MODEL, BANet, WeightsError, bundled_models, load_model
+from banet.hub import local_folder
+from training.config import TrainConfig
 
 
 def _same(a: BANet, b: BANet) -> None:
@@ -48,6 +50,13 @@ def test_bundled_default_loads_without_network():
     assert DEFAULT_MODEL in bundled_models()
     model = load_model()
     assert isinstance(model, BANet) and not model.training
+
+
+def test_bundled_models_run_at_the_scale_they_were_trained_at():
+    """Each bundled config's input_size is the rule applied to the training config recorded beside it."""
+    for name in bundled_models():
+        recorded = json.loads((local_folder(name) / "training.json").read_text())["config"]
+        assert load_model(name).input_size == TrainConfig().updated(recorded).inference_size, name
 
 
 def test_pickled_and_corrupt_weights_are_refused(tmp_path):

@@ -35,6 +35,15 @@ def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Te
     return mean
 
 
+def soup_config(configs: list[dict]) -> dict:
+    """The config of the mean of models that share an architecture: all fields equal but the working
+    size (`input_size`), which is their mean, as the weights are."""
+    shapes = [{k: v for k, v in c.items() if k != "input_size"} for c in configs]
+    if any(s != shapes[0] for s in shapes):
+        raise ValueError("the models' config.json differ: only one architecture can be averaged")
+    return {**configs[0], "input_size": round(sum(c["input_size"] for c in configs) / len(configs))}
+
+
 def soup_stages(histories: list[list[str]], command: str) -> list[str]:
     """The commands behind a soup: the stages its models share, then each model's own, then `command`."""
     shared = 0
@@ -55,10 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         folders = [local_folder(m) for m in args.models]
         states = [load_model(f).state_dict() for f in folders]  # first: WeightsError names a bad folder
-        configs = [json.loads((f / CONFIG_FILE).read_text()) for f in folders]
-        if any(c != configs[0] for c in configs):
-            raise ValueError("the models' config.json differ: only one architecture can be averaged")
-        soup = BANet(**configs[0])
+        config = soup_config([json.loads((f / CONFIG_FILE).read_text()) for f in folders])
+        soup = BANet(**config)
         soup.load_state_dict(average_weights(states))
     except ValueError as e:  # WeightsError too
         raise SystemExit(f"error: {e}") from e
@@ -66,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     licences = [section for f in folders if (section := licence_section(f))]
     soup.eval().save_pretrained(args.out)
     write_text(args.out / RECORD_FILE, json.dumps({"stages": stages, "averaged": args.models}, indent=2))
-    write_text(args.out / CARD_FILE, soup_card(configs[0], args.models, stages, licences))
+    write_text(args.out / CARD_FILE, soup_card(config, args.models, stages, licences))
     print(f"weights written to {args.out}", file=sys.stderr)
 
 

@@ -74,7 +74,8 @@ def model_card(config: TrainConfig, val_iou: float | None, stages: list[str], ma
 
 Portrait segmentation with BANet (Chen et al., [arXiv 1901.03814](https://arxiv.org/abs/1901.03814)),
 trained with `training/` of BANet Workbench at a {config.canvas[1]}x{config.canvas[0]} canvas
-(`input_size={config.input_size}`: the predictor resizes the long side of a photo to it).
+(`input_size={config.inference_size}`: the predictor resizes the long side of a photo to it, the
+canvas's at the training's mean zoom).
 
 ## Training
 Last stage trained on:

@@ -84,6 +84,12 @@ class TrainConfig:
         """(height, width) of the training crops."""
         return self.input_size, max(32, round(self.input_size * self.aspect))
 
+    @property
+    def inference_size(self) -> int:
+        """Long side the trained model's Predictor resizes photos to: the canvas's at the mean zoom,
+        the scale at which training showed framed photos on average (zoom is drawn uniformly)."""
+        return round(self.input_size * (self.zoom[0] + self.zoom[1]) / 2)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 

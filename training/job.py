@@ -161,6 +161,7 @@ class FineTuneJob:
         self.folder.mkdir(parents=True, exist_ok=True)
         write_folder(self.dataset, self.train_samples, self.folder / "train")
         write_folder(self.dataset, self.held_out, self.folder / "held_out")
+        # the canvas is the size the model works at, so the fine-tuned model keeps that size
         input_size = json.loads((self.init / "config.json").read_text()).get("input_size", 256)
         config = job_config(self.folder / "train", self.folder / "held_out", self.init, self.iterations,
                             len(self.train_samples), input_size)

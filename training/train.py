@@ -71,7 +71,7 @@ def pick_device(process: Process) -> torch.device:
 
 def new_model(config: TrainConfig) -> BANet:
     return BANet(width=config.width, boundary_attention=config.boundary_attention,
-                 input_size=config.input_size)
+                 input_size=config.inference_size)
 
 
 def build_model(config: TrainConfig) -> BANet:
