@@ -46,8 +46,8 @@ class RefineParams:
     rough_depth: float = 2.0  # regions up to this x the error deep need floor / error as much: a rough annotation's own errors
     clear_depth: float = 1.5  # regions deeper than this x the error must also be clear in the matte on average ...
     clear_alpha: float = 0.75  # ... its mean alpha on the proposal's side at least this: half-transparent hair the annotation includes stays
-    min_gain: float = 0.08  # keep the annotation unless the proposal's edge alignment is this much higher
-    doubtful_below: float = 0.15  # proposals with a smaller gain are flagged for a careful look
+    min_gain: float = 0.15  # keep the annotation unless the proposal's edge alignment is this much higher
+    doubtful_below: float = 0.2  # proposals with a smaller gain are flagged for a careful look
 
 
 @dataclass(frozen=True)

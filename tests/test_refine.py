@@ -71,16 +71,18 @@ def test_half_transparent_hair_the_annotation_includes_is_kept(predictor):
     """A blond girl's loose hair against a grey wall (PFCN train 02105): the matte cuts into it,
     clearly by its edges, but only half-transparent there. With the rule that a region deeper
     than the annotation's error must be clear in the matte, a blocky annotation is not made
-    worse; without it (clear_depth infinite) it is (with the shipped guide)."""
+    worse; without it (clear_depth infinite) it is (with the shipped guide, and the whole
+    proposal's guard at 0.08, as when the rule was made: the default 0.15 alone keeps it too)."""
     path = DATA_ROOT / "pfcn" / "train" / "images" / "02105.jpg"
     if not path.is_file():
         pytest.skip(f"real photo not found at {path}")
     image, truth = read_pair(path)
     coarse = blocky(truth, np.random.default_rng([27, *b"blocky"]))  # the development runs' annotation of it
     confidence = predictor(image).confidence
-    off = replace(refine.RefineParams(), clear_depth=np.inf)
+    lenient = replace(refine.RefineParams(), min_gain=0.08)
+    off = replace(lenient, clear_depth=np.inf)
     with_rule, without = (foreground_iou(refine.refine(image, coarse, confidence, params=p).mask, truth)
-                          for p in (refine.RefineParams(), off))
+                          for p in (lenient, off))
     before = foreground_iou(coarse, truth)
     assert with_rule > before - WORSE > without, (before, with_rule, without)
 
