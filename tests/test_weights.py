@@ -9,7 +9,7 @@ from huggingface_hub import constants
 
 from banet import DEFAULT_MODEL, BANet, WeightsError, bundled_models, load_model
 from banet.hub import local_folder
-from training.config import TrainConfig
+from training.card import recorded_input_size
 
 
 def _same(a: BANet, b: BANet) -> None:
@@ -53,10 +53,11 @@ def test_bundled_default_loads_without_network():
 
 
 def test_bundled_models_run_at_the_scale_they_were_trained_at():
-    """Each bundled config's input_size is the rule applied to the training config recorded beside it."""
+    """Each bundled config's input_size is the rule applied to the training record beside it (a
+    soup's: the mean of its models' sizes, each from its own training config)."""
     for name in bundled_models():
-        recorded = json.loads((local_folder(name) / "training.json").read_text())["config"]
-        assert load_model(name).input_size == TrainConfig().updated(recorded).inference_size, name
+        record = json.loads((local_folder(name) / "training.json").read_text())
+        assert load_model(name).input_size == recorded_input_size(record), name
 
 
 def test_pickled_and_corrupt_weights_are_refused(tmp_path):

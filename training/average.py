@@ -16,7 +16,7 @@ from banet import BANet
 from banet.hub import CONFIG_FILE, load_model, local_folder
 from data_tools.atomic import write_text
 
-from .card import CARD_FILE, RECORD_FILE, licence_section, recorded_stages, soup_card, stage_command
+from .card import CARD_FILE, RECORD_FILE, licence_section, recorded_stages, soup_card, stage_command, training_record
 
 
 def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     stages = soup_stages([recorded_stages(f) for f in folders], command)
     licences = [section for f in folders if (section := licence_section(f))]
     soup.eval().save_pretrained(args.out)
-    write_text(args.out / RECORD_FILE, json.dumps({"stages": stages, "averaged": args.models}, indent=2))
+    record = {"stages": stages, "averaged": args.models, "ingredients": [training_record(f) for f in folders]}
+    write_text(args.out / RECORD_FILE, json.dumps(record, indent=2))
     write_text(args.out / CARD_FILE, soup_card(config, args.models, stages, licences))
     print(f"weights written to {args.out}", file=sys.stderr)
 

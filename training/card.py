@@ -42,10 +42,26 @@ def config_record(config: TrainConfig) -> dict:
     return record
 
 
+def training_record(folder: Path) -> dict | None:
+    """The record beside a weights folder: a trained model's {"stages", "config"}, a soup's
+    {"stages", "averaged", "ingredients": [its models' records]}; None if it has none."""
+    record = folder / RECORD_FILE
+    return json.loads(record.read_text()) if record.is_file() else None
+
+
 def recorded_stages(folder: Path) -> list[str]:
     """The commands recorded beside a weights folder (none if it has no record)."""
-    record = folder / RECORD_FILE
-    return json.loads(record.read_text())["stages"] if record.is_file() else []
+    record = training_record(folder)
+    return record["stages"] if record else []
+
+
+def recorded_input_size(record: dict) -> int:
+    """The working size a record implies: `TrainConfig.inference_size` of a trained model's config,
+    the mean of its models' for a soup (as `training.average.soup_config` sets it)."""
+    if "config" in record:
+        return TrainConfig().updated(record["config"]).inference_size
+    sizes = [recorded_input_size(r) for r in record["ingredients"]]
+    return round(sum(sizes) / len(sizes))
 
 
 def licence_section(folder: Path) -> str | None:
