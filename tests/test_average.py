@@ -11,7 +11,7 @@ from banet import BANet, Predictor, load_model
 from banet.hub import local_folder
 from banet.metrics import foreground_iou
 from training import average
-from training.card import licence_section, recorded_input_size, training_record
+from training.card import licence_section, training_record
 
 
 def test_the_mean_of_two_models_is_their_tensors_mean_and_still_finds_the_person(tmp_path):
@@ -63,4 +63,4 @@ def test_the_record_holds_each_models_record_and_implies_the_soups_working_size(
     average.main(["banet-64", "banet-64-pfcn", "--out", str(tmp_path / "soup")])
     record = json.loads((tmp_path / "soup" / "training.json").read_text())
     assert record["ingredients"] == [training_record(local_folder(m)) for m in ("banet-64", "banet-64-pfcn")]
-    assert recorded_input_size(record) == load_model(tmp_path / "soup").input_size == 288  # 320 and 256
+    assert average.recorded_input_size(record) == load_model(tmp_path / "soup").input_size == 288  # 320 and 256

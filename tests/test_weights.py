@@ -9,7 +9,7 @@ from huggingface_hub import constants
 
 from banet import DEFAULT_MODEL, BANet, WeightsError, bundled_models, load_model
 from banet.hub import local_folder
-from training.card import recorded_input_size
+from training.average import recorded_input_size
 
 
 def _same(a: BANet, b: BANet) -> None:

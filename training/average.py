@@ -16,7 +16,9 @@ from banet import BANet
 from banet.hub import CONFIG_FILE, load_model, local_folder
 from data_tools.atomic import write_text
 
-from .card import CARD_FILE, RECORD_FILE, licence_section, recorded_stages, soup_card, stage_command, training_record
+from .card import (CARD_FILE, RECORD_FILE, licence_section, recorded_stages, soup_card, stage_command,
+                   training_record)
+from .config import TrainConfig
 
 
 def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -35,13 +37,26 @@ def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Te
     return mean
 
 
+def mean_input_size(sizes: list[int]) -> int:
+    """A soup's working size: the mean of its models', as its weights are their mean."""
+    return round(sum(sizes) / len(sizes))
+
+
 def soup_config(configs: list[dict]) -> dict:
     """The config of the mean of models that share an architecture: all fields equal but the working
-    size (`input_size`), which is their mean, as the weights are."""
+    size (`input_size`), which is their mean."""
     shapes = [{k: v for k, v in c.items() if k != "input_size"} for c in configs]
     if any(s != shapes[0] for s in shapes):
         raise ValueError("the models' config.json differ: only one architecture can be averaged")
-    return {**configs[0], "input_size": round(sum(c["input_size"] for c in configs) / len(configs))}
+    return {**configs[0], "input_size": mean_input_size([c["input_size"] for c in configs])}
+
+
+def recorded_input_size(record: dict) -> int:
+    """The working size a training record implies: `TrainConfig.inference_size` of a trained
+    model's config, the mean of its models' for a soup."""
+    if "config" in record:
+        return TrainConfig().updated(record["config"]).inference_size
+    return mean_input_size([recorded_input_size(r) for r in record["ingredients"]])
 
 
 def soup_stages(histories: list[list[str]], command: str) -> list[str]:

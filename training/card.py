@@ -55,14 +55,6 @@ def recorded_stages(folder: Path) -> list[str]:
     return record["stages"] if record else []
 
 
-def recorded_input_size(record: dict) -> int:
-    """The working size a record implies: `TrainConfig.inference_size` of a trained model's config,
-    the mean of its models' for a soup (as `training.average.soup_config` sets it)."""
-    if "config" in record:
-        return TrainConfig().updated(record["config"]).inference_size
-    sizes = [recorded_input_size(r) for r in record["ingredients"]]
-    return round(sum(sizes) / len(sizes))
-
 
 def licence_section(folder: Path) -> str | None:
     """The data-licence section of a weights folder's model card, if it has one."""
