@@ -55,7 +55,6 @@ def recorded_stages(folder: Path) -> list[str]:
     return record["stages"] if record else []
 
 
-
 def licence_section(folder: Path) -> str | None:
     """The data-licence section of a weights folder's model card, if it has one."""
     card = folder / CARD_FILE

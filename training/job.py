@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from banet.hub import local_folder
+from banet.hub import CONFIG_FILE, local_folder
 from data_tools.atomic import atomic_path, write_text
 from data_tools.dataset import Dataset, DatasetError, Sample
 from data_tools.export import write_folder
@@ -162,7 +162,7 @@ class FineTuneJob:
         write_folder(self.dataset, self.train_samples, self.folder / "train")
         write_folder(self.dataset, self.held_out, self.folder / "held_out")
         # the canvas is the size the model works at, so the fine-tuned model keeps that size
-        input_size = json.loads((self.init / "config.json").read_text()).get("input_size", 256)
+        input_size = json.loads((self.init / CONFIG_FILE).read_text()).get("input_size", 256)
         config = job_config(self.folder / "train", self.folder / "held_out", self.init, self.iterations,
                             len(self.train_samples), input_size)
         write_text(self.folder / "config.json", config.to_json())
