@@ -44,6 +44,12 @@ def test_the_record_lists_shared_stages_once_then_each_models_own_then_the_avera
         assert licence_section(local_folder(name)) in card
 
 
+def test_a_stage_two_models_share_is_listed_once_in_the_order_first_recorded():
+    start, cont, soup, late = "train start", "train continued", "average start continued", "train late"
+    histories = [[start], [start, cont], [start, cont, soup, late]]  # the last continued a soup of the first two
+    assert average.soup_stages(histories, "average all") == [start, cont, soup, late, "average all"]
+
+
 def test_models_of_different_architectures_are_refused(tmp_path):
     BANet(width=32, input_size=256).save_pretrained(tmp_path / "narrow")
     with pytest.raises(SystemExit, match="config.json differ"):

@@ -60,11 +60,9 @@ def recorded_input_size(record: dict) -> int:
 
 
 def soup_stages(histories: list[list[str]], command: str) -> list[str]:
-    """The commands behind a soup: the stages its models share, then each model's own, then `command`."""
-    shared = 0
-    while all(len(h) > shared and h[shared] == histories[0][shared] for h in histories):
-        shared += 1
-    return histories[0][:shared] + [s for h in histories for s in h[shared:]] + [command]
+    """The commands behind a soup: each of its models' stages once, in the order first recorded (a
+    model continued from another lists that one's stages too), then `command`."""
+    return list(dict.fromkeys(stage for history in histories for stage in history)) + [command]
 
 
 def main(argv: list[str] | None = None) -> None:
