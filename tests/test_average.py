@@ -32,7 +32,7 @@ def test_a_model_averaged_with_itself_is_unchanged():
     assert all(torch.equal(mean[k], state[k]) for k in state)
 
 
-def test_the_record_lists_shared_stages_once_then_each_models_own_then_the_average(tmp_path):
+def test_the_record_lists_the_models_stages_then_the_average(tmp_path):
     average.main(["banet-64", "banet-64-pfcn", "--out", str(tmp_path / "soup")])
     stages = json.loads((tmp_path / "soup" / "training.json").read_text())["stages"]
     own = json.loads((local_folder("banet-64") / "training.json").read_text())["stages"]

@@ -117,7 +117,7 @@ The mean of the weights of these models, fine-tuned from one start (a model soup
 ICML 2022; `python -m training.average`):
 {sources}
 
-Commands, in order (the stages the models share, then each model's own, then the average):
+Commands, in order (each of the models' stages once, as first recorded, then the average):
 {history}
 
 {LICENCE_HEADING}
