@@ -1,8 +1,6 @@
 """training.average: the mean of models fine-tuned from one start, written as a loadable model folder."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from skimage import data as skdata
@@ -34,8 +32,8 @@ def test_a_model_averaged_with_itself_is_unchanged():
 
 def test_the_record_lists_the_models_stages_then_the_average(tmp_path):
     average.main(["banet-64", "banet-64-pfcn", "--out", str(tmp_path / "soup")])
-    stages = json.loads((tmp_path / "soup" / "training.json").read_text())["stages"]
-    own = json.loads((local_folder("banet-64") / "training.json").read_text())["stages"]
+    stages = training_record(tmp_path / "soup")["stages"]
+    own = training_record(local_folder("banet-64"))["stages"]
     assert stages[:-1] == own  # banet-64-pfcn's two stages are banet-64's first two
     assert stages[-1].startswith("python -m training.average banet-64 banet-64-pfcn")
     card = (tmp_path / "soup" / "README.md").read_text()
@@ -67,6 +65,6 @@ def test_a_folder_without_a_config_is_named_not_a_stack_trace(tmp_path):
 
 def test_the_record_holds_each_models_record_and_implies_the_soups_working_size(tmp_path):
     average.main(["banet-64", "banet-64-pfcn", "--out", str(tmp_path / "soup")])
-    record = json.loads((tmp_path / "soup" / "training.json").read_text())
+    record = training_record(tmp_path / "soup")
     assert record["ingredients"] == [training_record(local_folder(m)) for m in ("banet-64", "banet-64-pfcn")]
     assert average.recorded_input_size(record) == load_model(tmp_path / "soup").input_size == 288  # 320 and 256

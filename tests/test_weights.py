@@ -10,6 +10,7 @@ from huggingface_hub import constants
 from banet import DEFAULT_MODEL, BANet, WeightsError, bundled_models, load_model
 from banet.hub import local_folder
 from training.average import recorded_input_size
+from training.card import training_record
 
 
 def _same(a: BANet, b: BANet) -> None:
@@ -56,7 +57,7 @@ def test_bundled_models_run_at_the_scale_they_were_trained_at():
     """Each bundled config's input_size is the rule applied to the training record beside it (a
     soup's: the mean of its models' sizes, each from its own training config)."""
     for name in bundled_models():
-        record = json.loads((local_folder(name) / "training.json").read_text())
+        record = training_record(local_folder(name))
         assert load_model(name).input_size == recorded_input_size(record), name
 
 
