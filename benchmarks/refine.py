@@ -6,7 +6,8 @@
                                                       # development photos, for choosing parameters
 
 Coarse annotations are made from the true masks (benchmarks/coarse.py: polygon, blocky, soft).
-Every method works in the same band: W = 50 scaled to the person (data_tools.refine's default).
+Every method works in the same band, the one data_tools.refine chooses (band_for: W = 50 scaled to
+the person, wider for a quick polygon).
 Rows: the coarse input; the model alone; the project's guided matting (data_tools.refine.refine);
 OpenCV GrabCut (5 iterations, band = probable, outside = sure); pymatting's closed-form matting
 (trimap: band unknown). Columns: mean IoU, boundary F (2 px), Boundary IoU, the share of
@@ -31,10 +32,10 @@ from tqdm import tqdm
 from banet import DEFAULT_MODEL, Predictor, load_model
 from banet.masks import as_bool, person
 from banet.metrics import boundary_f_score, boundary_iou, foreground_iou
-from banet.targets import boundary_band, edge_band
+from banet.targets import edge_band
 from data_tools.dataset import Dataset, Sample
 from data_tools.matting import quiet_ichol
-from data_tools.refine import refine
+from data_tools.refine import band_for, refine
 from training.evaluate import pick_samples
 from training.suite import DEFAULT_SUITE_DIR, build_suite
 
@@ -84,7 +85,7 @@ def score_photo(dataset: Dataset, sample: Sample, index: int, predictor: Predict
     for kind, coarsen in KINDS.items():
         rng = np.random.default_rng([index, *kind.encode()])
         coarse = as_bool(coarsen(truth.astype(np.uint8) * 255, rng))
-        band = boundary_band(coarse)  # the band refine() uses by default
+        band = edge_band(coarse, band_for(coarse, confidence))  # the band refine() works in
         base = foreground_iou(coarse, truth)
         for method, run in methods.items():
             start = time.perf_counter()

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from banet import DEFAULT_MODEL, Predictor, WeightsError, load_model
 from banet.image_io import ImageInput, load_rgb
-from banet.masks import parse_mask
+from banet.masks import as_bool, parse_mask
 from banet.metrics import alignment_maps, alignment_ratio, contour
 from banet.targets import band_width, edge_band
 
@@ -37,7 +37,7 @@ class RefineParams:
     in the provenance. Chosen on PFCN train and CCP training photos (benchmarks/refine.py reports
     on PFCN test and the held-out CCP split, never used to choose them)."""
 
-    band_px: int = 0  # band width in pixels around the annotation's edge; 0 = W=50 scaled to the person (banet.targets.band_width)
+    band_px: int = 0  # band width in pixels around the annotation's edge; 0 = automatic (band_for)
     edge_radius: float = 0.2  # with a model guide, unknown = band ∩ (this x band_px around either edge ∪ where they disagree)
     model_sure: float = 0.8  # ... where they disagree and the model is sure: confidence past this (or below 1 - this)
     sure: float = 0.8  # a region the matte flips must reach alpha > sure (or < 1 - sure) somewhere
@@ -47,6 +47,10 @@ class RefineParams:
     clear_depth: float = 1.5  # regions deeper than this x the error must also be clear in the matte on average ...
     clear_alpha: float = 0.75  # ... its mean alpha on the proposal's side at least this: half-transparent hair the annotation includes stays
     min_gain: float = 0.15  # keep the annotation unless the proposal's edge alignment is this much higher
+    polygon_share: float = 0.6  # an annotation with this share of its outline on straight runs is a polygon (straight_share) ...
+    polygon_max_error: float = 0.5  # ... whose chords explain its error up to this x the W=50 band; beyond, model and annotation disagree
+    polygon_reach: float = 4.0  # ... gets an automatic band reaching this x its error past its edge: chords stray further than their median
+    max_widen: float = 3.0  # ... at most this x the W=50 band
     doubtful_below: float = 0.2  # proposals with a smaller gain are flagged for a careful look
 
 
@@ -91,16 +95,17 @@ def refine(image: ImageInput, annotation: np.ndarray, guide: np.ndarray | None =
     """
     rgb = load_rgb(image)
     coarse = parse_mask(annotation, rgb.shape[:2])
-    band_px = params.band_px or band_width(coarse)
+    confidence = None if guide is None else np.asarray(guide, np.float32)
+    model = None if confidence is None else parse_mask(confidence, rgb.shape[:2])
+    error_px = _error_px(coarse, model)
+    band_px = _band_px(coarse, error_px, params)
     band = edge_band(coarse, band_px)
-    unknown, error_px = band, np.inf  # without a model, a region's thickness asks for no more gain
-    if guide is not None:
-        confidence = np.asarray(guide, np.float32)
-        model = parse_mask(confidence, rgb.shape[:2])
+    unknown = band  # without a model, a region's thickness asks for no more gain (error_px stays inf)
+    if model is not None:
         near = 2 * max(2, round(params.edge_radius * band_px)) + 1
         model_sure = np.abs(confidence - 0.5) > params.model_sure - 0.5
         unknown = band & (edge_band(coarse, near) | edge_band(model, near) | ((coarse != model) & model_sure))
-        error_px = max(annotation_error(coarse, model), params.error_floor_px)
+        error_px = max(error_px, params.error_floor_px)
     alpha = solve_alpha(rgb, coarse, unknown)
     flipped = _flip_sure_regions(alpha, coarse, band, params.sure)
     mask, gain = coarse, 0.0
@@ -114,6 +119,51 @@ def refine(image: ImageInput, annotation: np.ndarray, guide: np.ndarray | None =
         mask, alpha = coarse, coarse.astype(np.float64)
     return Refinement(alpha.astype(np.float32), mask.astype(np.uint8) * 255, band, band_px, float(gain),
                       changed, params)
+
+
+def band_for(annotation: np.ndarray, guide: np.ndarray | None = None, params: RefineParams = RefineParams()) -> int:
+    """The band width in pixels `refine` works in for this annotation and model confidence."""
+    coarse = parse_mask(annotation, np.shape(annotation)[:2])
+    model = None if guide is None else parse_mask(guide, coarse.shape)
+    return _band_px(coarse, _error_px(coarse, model), params)
+
+
+def _error_px(coarse: np.ndarray, model: np.ndarray | None) -> float:
+    return np.inf if model is None else annotation_error(coarse, model)
+
+
+def _band_px(coarse: np.ndarray, error_px: float, params: RefineParams) -> int:
+    """`params.band_px`, or W=50 scaled to the person (banet.targets.band_width), widened for a quick
+    polygon whose chords explain its error from the model's edge (up to `polygon_max_error` x that
+    band) to reach `polygon_reach` x the error past its edge, up to `max_widen` x the W=50 band."""
+    if params.band_px:
+        return params.band_px
+    base = band_width(coarse)
+    if error_px > params.polygon_max_error * base or straight_share(coarse) < params.polygon_share:
+        return base
+    return int(min(max(base, 2 * round(params.polygon_reach * error_px) + 1), params.max_widen * base))
+
+
+def straight_share(annotation: np.ndarray, run: float = 0.04, tolerance_px: float = 1.0) -> float:
+    """Share of the annotation's outline (the photo's border left out) on straight runs longer than
+    `run` x the photo's long side, within `tolerance_px`: 0.73-1.0 for quick polygons, at most 0.52
+    for true, blocky and soft masks (PFCN and CCP training photos)."""
+    h, w = annotation.shape
+    contours, _ = cv2.findContours(as_bool(annotation).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    total = straight = 0.0
+    for outline in contours:
+        corners = cv2.approxPolyDP(outline, tolerance_px, True)[:, 0].astype(np.float64)
+        ends = np.roll(corners, -1, axis=0)
+        lengths = np.linalg.norm(ends - corners, axis=1)[~(_on_border(corners, h, w) & _on_border(ends, h, w))]
+        total += lengths.sum()
+        straight += lengths[lengths >= run * max(h, w)].sum()
+    return straight / total if total else 0.0
+
+
+def _on_border(points: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Which (x, y) points lie on the photo's outermost two pixels."""
+    x, y = points[:, 0], points[:, 1]
+    return (x <= 1) | (y <= 1) | (x >= w - 2) | (y >= h - 2)
 
 
 def _flip_sure_regions(alpha: np.ndarray, coarse: np.ndarray, band: np.ndarray, sure: float) -> np.ndarray:

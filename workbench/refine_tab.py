@@ -167,7 +167,8 @@ def build(predictors: Predictors, model: gr.State, settings: Settings) -> gr.Sta
         with gr.Column():
             status_filter = gr.Radio(list(FILTERS), value="all", label="show")
             band_px = gr.Slider(0, 150, value=0, step=1, label="band width in pixels (0 = automatic: "
-                                "W = 50 for a 512x512 portrait, scaled to the person)")
+                                "W = 50 for a 512x512 portrait, scaled to the person; wider for a "
+                                "quick polygon)")
             open_button = gr.Button("Open", variant="primary", elem_id="refine-open")
     header = gr.Markdown(elem_id="refine-header")
     with gr.Row():
