@@ -50,7 +50,8 @@ class RefineParams:
     polygon_share: float = 0.6  # an annotation with this share of its outline on straight runs is a polygon (straight_share) ...
     polygon_max_error: float = 0.5  # ... whose chords explain its error up to this x the W=50 band; beyond, model and annotation disagree
     polygon_reach: float = 4.0  # ... gets an automatic band reaching this x its error past its edge: chords stray further than their median
-    max_widen: float = 3.0  # ... at most this x the W=50 band
+    max_widen: float = 3.0  # ... at most this x the W=50 band ...
+    polygon_min_gain: float = 0.0  # ... and its proposal is kept unless it lowers the edge alignment: chords follow no edge
     doubtful_below: float = 0.2  # proposals with a smaller gain are flagged for a careful look
 
 
@@ -98,7 +99,8 @@ def refine(image: ImageInput, annotation: np.ndarray, guide: np.ndarray | None =
     confidence = None if guide is None else np.asarray(guide, np.float32)
     model = None if confidence is None else parse_mask(confidence, rgb.shape[:2])
     error_px = _error_px(coarse, model)
-    band_px = _band_px(coarse, error_px, params)
+    polygon = quick_polygon(coarse, error_px, params)
+    band_px = _band_px(coarse, error_px, polygon, params)
     band = edge_band(coarse, band_px)
     unknown = band  # without a model, a region's thickness asks for no more gain (error_px stays inf)
     if model is not None:
@@ -114,7 +116,7 @@ def refine(image: ImageInput, annotation: np.ndarray, guide: np.ndarray | None =
         mask = _keep_aligned_regions(flipped, coarse, alpha, before, alignment_maps(flipped, rgb, band), params, error_px)
         gain = alignment_ratio(*alignment_maps(mask, rgb, band)) - alignment_ratio(*before)
     alpha = np.where((alpha > 0.5) == mask, alpha, mask)  # where a region was not flipped, nor is the matte
-    changed = gain >= params.min_gain
+    changed = gain >= (params.polygon_min_gain if polygon else params.min_gain)
     if not changed:
         mask, alpha = coarse, coarse.astype(np.float64)
     return Refinement(alpha.astype(np.float32), mask.astype(np.uint8) * 255, band, band_px, float(gain),
@@ -125,23 +127,31 @@ def band_for(annotation: np.ndarray, guide: np.ndarray | None = None, params: Re
     """The band width in pixels `refine` works in for this annotation and model confidence."""
     coarse = parse_mask(annotation, np.shape(annotation)[:2])
     model = None if guide is None else parse_mask(guide, coarse.shape)
-    return _band_px(coarse, _error_px(coarse, model), params)
+    error_px = _error_px(coarse, model)
+    return _band_px(coarse, error_px, quick_polygon(coarse, error_px, params), params)
 
 
 def _error_px(coarse: np.ndarray, model: np.ndarray | None) -> float:
     return np.inf if model is None else annotation_error(coarse, model)
 
 
-def _band_px(coarse: np.ndarray, error_px: float, params: RefineParams) -> int:
+def _band_px(coarse: np.ndarray, error_px: float, polygon: bool, params: RefineParams) -> int:
     """`params.band_px`, or W=50 scaled to the person (banet.targets.band_width), widened for a quick
-    polygon whose chords explain its error from the model's edge (up to `polygon_max_error` x that
-    band) to reach `polygon_reach` x the error past its edge, up to `max_widen` x the W=50 band."""
+    polygon to reach `polygon_reach` x its error past its edge, up to `max_widen` x the W=50 band."""
     if params.band_px:
         return params.band_px
     base = band_width(coarse)
-    if error_px > params.polygon_max_error * base or straight_share(coarse) < params.polygon_share:
+    if not polygon:
         return base
     return int(min(max(base, 2 * round(params.polygon_reach * error_px) + 1), params.max_widen * base))
+
+
+def quick_polygon(annotation: np.ndarray, error_px: float, params: RefineParams = RefineParams()) -> bool:
+    """Whether an annotation is a quick polygon tool's: mostly straight runs (`polygon_share`), whose
+    chords explain its error from the model's edge `error_px` (up to `polygon_max_error` x the W=50
+    band; beyond, the model and the annotation disagree, and the annotation is treated as any other)."""
+    return (error_px <= params.polygon_max_error * band_width(annotation)
+            and straight_share(annotation) >= params.polygon_share)
 
 
 def straight_share(annotation: np.ndarray, run: float = 0.04, tolerance_px: float = 1.0) -> float:
