@@ -49,7 +49,7 @@ class RefineParams:
     min_gain: float = 0.15  # keep the annotation unless the proposal's edge alignment is this much higher
     polygon_share: float = 0.6  # an annotation with this share of its outline on straight runs is a polygon (straight_share) ...
     polygon_max_error: float = 0.5  # ... whose chords explain its error up to this x the W=50 band; beyond, model and annotation disagree
-    polygon_reach: float = 4.0  # ... gets an automatic band reaching this x its error past its edge: chords stray further than their median
+    polygon_reach: float = 5.0  # ... gets an automatic band reaching this x its error past its edge: chords stray further than their median
     max_widen: float = 3.0  # ... at most this x the W=50 band ...
     polygon_min_gain: float = 0.0  # ... and its proposal is kept unless it lowers the edge alignment: chords follow no edge
     doubtful_below: float = 0.2  # proposals with a smaller gain are flagged for a careful look
