@@ -98,9 +98,7 @@ def refine(image: ImageInput, annotation: np.ndarray, guide: np.ndarray | None =
     coarse = parse_mask(annotation, rgb.shape[:2])
     confidence = None if guide is None else np.asarray(guide, np.float32)
     model = None if confidence is None else parse_mask(confidence, rgb.shape[:2])
-    error_px = _error_px(coarse, model)
-    polygon = quick_polygon(coarse, error_px, params)
-    band_px = _band_px(coarse, error_px, polygon, params)
+    error_px, polygon, band_px = _band_rule(coarse, model, params)
     band = edge_band(coarse, band_px)
     unknown = band  # without a model, a region's thickness asks for no more gain (error_px stays inf)
     if model is not None:
@@ -127,12 +125,15 @@ def band_for(annotation: np.ndarray, guide: np.ndarray | None = None, params: Re
     """The band width in pixels `refine` works in for this annotation and model confidence."""
     coarse = parse_mask(annotation, np.shape(annotation)[:2])
     model = None if guide is None else parse_mask(guide, coarse.shape)
-    error_px = _error_px(coarse, model)
-    return _band_px(coarse, error_px, quick_polygon(coarse, error_px, params), params)
+    return _band_rule(coarse, model, params)[2]
 
 
-def _error_px(coarse: np.ndarray, model: np.ndarray | None) -> float:
-    return np.inf if model is None else annotation_error(coarse, model)
+def _band_rule(coarse: np.ndarray, model: np.ndarray | None, params: RefineParams) -> tuple[float, bool, int]:
+    """The annotation's error from the model's edge (inf without a model), whether it is a quick
+    polygon, and the band width in pixels: the one place `refine` and `band_for` decide the band."""
+    error_px = np.inf if model is None else annotation_error(coarse, model)
+    polygon = quick_polygon(coarse, error_px, params)
+    return error_px, polygon, _band_px(coarse, error_px, polygon, params)
 
 
 def _band_px(coarse: np.ndarray, error_px: float, polygon: bool, params: RefineParams) -> int:
