@@ -1,5 +1,6 @@
 """Closed-form alpha matting (Levin et al. 2008) on the unknown pixels of a trimap, with pymatting's
-Laplacian, incomplete-Cholesky preconditioner and conjugate-gradient solver."""
+Laplacian, incomplete-Cholesky preconditioner and conjugate-gradient solver; optionally with the
+paper's soft constraints (its lambda (alpha - b)^T D (alpha - b) term), per-pixel weights D."""
 from __future__ import annotations
 
 import contextlib
@@ -9,6 +10,7 @@ import numpy as np
 from pymatting.laplacian.cf_laplacian import cf_laplacian
 from pymatting.preconditioner.ichol import ichol
 from pymatting.solver.cg import cg
+from scipy.sparse import diags
 
 EPSILON = 1e-7  # pymatting's default regulariser of the colour-line model
 SHIFTS = (1e-3, 1e-2, 0.1, 1.0, 10.0)  # ichol retries; from 1e-3, not 0: at 0 and 1e-4 it fails on most bands and prints
@@ -23,9 +25,11 @@ def quiet_ichol(matrix):
         return ichol(matrix, shifts=list(SHIFTS))
 
 
-def solve_alpha(image: np.ndarray, known: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+def solve_alpha(image: np.ndarray, known: np.ndarray, unknown: np.ndarray,
+                pull: np.ndarray | None = None) -> np.ndarray:
     """Alpha (H,W float64 in [0,1]): `known` (H,W values in [0,1]) where `unknown` is False, the
-    matte that best fits the photo's local colour lines where it is True.
+    matte that best fits the photo's local colour lines where it is True; with `pull` (H,W weights
+    >= 0), each unknown pixel is also drawn towards its value in `known` by its weight.
 
     Only the bounding box of the unknown pixels (plus MARGIN) is solved, so the cost follows the
     band, not the photo.
@@ -44,6 +48,10 @@ def solve_alpha(image: np.ndarray, known: np.ndarray, unknown: np.ndarray) -> np
     rows = laplacian[u]
     inner = rows[:, u].tocsr()
     rhs = -rows[:, ~u].dot(values[~u])
+    if pull is not None:
+        weights = pull[box].ravel()[u].astype(np.float64)
+        inner = (inner + diags(weights)).tocsr()
+        rhs += weights * values[u]
     values[u] = cg(inner, rhs, M=quiet_ichol(inner))
     alpha[box] = np.clip(values, 0.0, 1.0).reshape(crop.shape[:2])
     return alpha

@@ -1,6 +1,7 @@
 """Model-guided refinement of coarse masks: closed-form matting in the annotation's boundary band,
-the model narrowing the unknown region to where the edge can be, and a guard that keeps the
-annotation unless the proposal follows the photo's edges clearly better.
+the model narrowing the unknown region to where the edge can be (and, for a quick polygon, holding
+the matte to the annotation where the two agree), and a guard that keeps the annotation unless the
+proposal follows the photo's edges clearly better.
 
     python -m data_tools.refine DATASET [--weights banet-64] [--band-px 0] [--split train] [--apply]
 
@@ -52,6 +53,8 @@ class RefineParams:
     polygon_reach: float = 5.0  # ... gets an automatic band reaching this x its error past its edge: chords stray further than their median
     max_widen: float = 3.0  # ... at most this x the W=50 band ...
     polygon_min_gain: float = 0.0  # ... and its proposal is kept unless it lowers the edge alignment: chords follow no edge
+    polygon_pull: float = 0.01  # ... and its matte pulled towards it with this weight where the model is sure of it
+    pull_from: float = 0.75  # the pull grows from 0 at this confidence (or 1 - this) to its full weight at 1 (or 0)
     doubtful_below: float = 0.2  # proposals with a smaller gain are flagged for a careful look
 
 
@@ -106,7 +109,7 @@ def refine(image: ImageInput, annotation: np.ndarray, guide: np.ndarray | None =
         model_sure = np.abs(confidence - 0.5) > params.model_sure - 0.5
         unknown = band & (edge_band(coarse, near) | edge_band(model, near) | ((coarse != model) & model_sure))
         error_px = max(error_px, params.error_floor_px)
-    alpha = solve_alpha(rgb, coarse, unknown)
+    alpha = solve_alpha(rgb, coarse, unknown, _pull(coarse, confidence, params) if polygon else None)  # polygon: guided
     flipped = _flip_sure_regions(alpha, coarse, band, params.sure)
     mask, gain = coarse, 0.0
     if (flipped != coarse).any():  # the annotation's alignment maps serve both guards
@@ -175,6 +178,15 @@ def _on_border(points: np.ndarray, h: int, w: int) -> np.ndarray:
     """Which (x, y) points lie on the photo's outermost two pixels."""
     x, y = points[:, 0], points[:, 1]
     return (x <= 1) | (y <= 1) | (x >= w - 2) | (y >= h - 2)
+
+
+def _pull(coarse: np.ndarray, confidence: np.ndarray, params: RefineParams) -> np.ndarray:
+    """How strongly the matte is pulled towards the annotation per pixel: where the model agrees with
+    it, from 0 at confidence `pull_from` to `polygon_pull` where the model is certain; nowhere else.
+    Inside a quick polygon, a person's parts whose colours the matte alone cannot tell from the
+    background (a shoe on a grey pavement) stay; where the two disagree, the photo decides."""
+    sureness = (np.maximum(confidence, 1 - confidence) - params.pull_from) / (1 - params.pull_from)
+    return np.where((confidence > 0.5) == coarse, params.polygon_pull * np.clip(sureness, 0.0, 1.0), 0.0)
 
 
 def _flip_sure_regions(alpha: np.ndarray, coarse: np.ndarray, band: np.ndarray, sure: float) -> np.ndarray:
