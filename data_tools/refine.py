@@ -109,7 +109,8 @@ def refine(image: ImageInput, annotation: np.ndarray, guide: np.ndarray | None =
         model_sure = np.abs(confidence - 0.5) > params.model_sure - 0.5
         unknown = band & (edge_band(coarse, near) | edge_band(model, near) | ((coarse != model) & model_sure))
         error_px = max(error_px, params.error_floor_px)
-    alpha = solve_alpha(rgb, coarse, unknown, _pull(coarse, confidence, params) if polygon else None)  # polygon: guided
+    pull = _pull(coarse, confidence, params) if polygon else None  # only a guided annotation can be a quick polygon
+    alpha = solve_alpha(rgb, coarse, unknown, pull)
     flipped = _flip_sure_regions(alpha, coarse, band, params.sure)
     mask, gain = coarse, 0.0
     if (flipped != coarse).any():  # the annotation's alignment maps serve both guards
