@@ -109,7 +109,7 @@ def refine(image: ImageInput, annotation: np.ndarray, guide: np.ndarray | None =
         model_sure = np.abs(confidence - 0.5) > params.model_sure - 0.5
         unknown = band & (edge_band(coarse, near) | edge_band(model, near) | ((coarse != model) & model_sure))
         error_px = max(error_px, params.error_floor_px)
-    pull = _pull(coarse, confidence, params) if polygon else None  # only a guided annotation can be a quick polygon
+    pull = _pull(coarse, model, confidence, params) if polygon else None  # only a guided annotation can be a quick polygon
     alpha = solve_alpha(rgb, coarse, unknown, pull)
     flipped = _flip_sure_regions(alpha, coarse, band, params.sure)
     mask, gain = coarse, 0.0
@@ -181,13 +181,13 @@ def _on_border(points: np.ndarray, h: int, w: int) -> np.ndarray:
     return (x <= 1) | (y <= 1) | (x >= w - 2) | (y >= h - 2)
 
 
-def _pull(coarse: np.ndarray, confidence: np.ndarray, params: RefineParams) -> np.ndarray:
-    """How strongly the matte is pulled towards the annotation per pixel: where the model agrees with
-    it, from 0 at confidence `pull_from` to `polygon_pull` where the model is certain; nowhere else.
-    Inside a quick polygon, a person's parts whose colours the matte alone cannot tell from the
+def _pull(coarse: np.ndarray, model: np.ndarray, confidence: np.ndarray, params: RefineParams) -> np.ndarray:
+    """How strongly the matte is pulled towards the annotation per pixel: where the model's mask
+    agrees with it, from 0 at confidence `pull_from` to `polygon_pull` where the model is certain;
+    nowhere else. Inside a quick polygon, a person's parts whose colours the matte alone cannot tell from the
     background (a shoe on a grey pavement) stay; where the two disagree, the photo decides."""
     sureness = (np.maximum(confidence, 1 - confidence) - params.pull_from) / (1 - params.pull_from)
-    return np.where((confidence > 0.5) == coarse, params.polygon_pull * np.clip(sureness, 0.0, 1.0), 0.0)
+    return np.where(model == coarse, params.polygon_pull * np.clip(sureness, 0.0, 1.0), 0.0)
 
 
 def _flip_sure_regions(alpha: np.ndarray, coarse: np.ndarray, band: np.ndarray, sure: float) -> np.ndarray:
