@@ -136,27 +136,27 @@ def _band_rule(coarse: np.ndarray, model: np.ndarray | None, params: RefineParam
     """The annotation's error from the model's edge (inf without a model), whether it is a quick
     polygon, and the band width in pixels: the one place `refine` and `band_for` decide the band."""
     error_px = np.inf if model is None else annotation_error(coarse, model)
-    polygon = quick_polygon(coarse, error_px, params)
-    return error_px, polygon, _band_px(coarse, error_px, polygon, params)
+    base_px = band_width(coarse)  # W=50 scaled to the person
+    polygon = quick_polygon(coarse, error_px, base_px, params)
+    return error_px, polygon, _band_px(base_px, error_px, polygon, params)
 
 
-def _band_px(coarse: np.ndarray, error_px: float, polygon: bool, params: RefineParams) -> int:
-    """`params.band_px`, or W=50 scaled to the person (banet.targets.band_width), widened for a quick
-    polygon to reach `polygon_reach` x its error past its edge, up to `max_widen` x the W=50 band."""
+def _band_px(base_px: int, error_px: float, polygon: bool, params: RefineParams) -> int:
+    """`params.band_px`, or the W=50 band `base_px`, widened for a quick polygon to reach
+    `polygon_reach` x its error past its edge, up to `max_widen` x `base_px`."""
     if params.band_px:
         return params.band_px
-    base = band_width(coarse)
     if not polygon:
-        return base
-    return int(min(max(base, 2 * round(params.polygon_reach * error_px) + 1), params.max_widen * base))
+        return base_px
+    return int(min(max(base_px, 2 * round(params.polygon_reach * error_px) + 1), params.max_widen * base_px))
 
 
-def quick_polygon(annotation: np.ndarray, error_px: float, params: RefineParams = RefineParams()) -> bool:
+def quick_polygon(annotation: np.ndarray, error_px: float, base_px: int, params: RefineParams = RefineParams()) -> bool:
     """Whether an annotation is a quick polygon tool's: mostly straight runs (`polygon_share`), whose
-    chords explain its error from the model's edge `error_px` (up to `polygon_max_error` x the W=50
-    band; beyond, the model and the annotation disagree, and the annotation is treated as any other)."""
-    return (error_px <= params.polygon_max_error * band_width(annotation)
-            and straight_share(annotation) >= params.polygon_share)
+    chords explain its error from the model's edge `error_px` (up to `polygon_max_error` x its W=50
+    band `base_px`; beyond, the model and the annotation disagree, and the annotation is treated as
+    any other)."""
+    return error_px <= params.polygon_max_error * base_px and straight_share(annotation) >= params.polygon_share
 
 
 def straight_share(annotation: np.ndarray, run: float = 0.04, tolerance_px: float = 1.0) -> float:
