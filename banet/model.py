@@ -59,6 +59,9 @@ class BANet(
         input_size: int = 512,  # long side the Predictor resizes photos to (training: TrainConfig.inference_size)
     ) -> None:
         super().__init__()
+        if not 0 < mining_channels < fuse_channels:
+            raise ValueError(f"fuse_channels ({fuse_channels}) must exceed mining_channels ({mining_channels}) "
+                             "> 0: the fusion takes both branches")
         self.input_size = input_size
         self.boundary_attention = boundary_attention
         self.temperature = float(temperature)

@@ -16,6 +16,13 @@ def test_banet512_parameter_count_matches_paper():
     assert count_parameters(BANet(width=512)) == pytest.approx(12.75e6, rel=0.15)
 
 
+def test_a_fusion_without_room_for_both_branches_is_refused():
+    for mining, fuse in ((8, 8), (8, 6), (0, 4)):
+        with pytest.raises(ValueError, match="must exceed mining_channels"):
+            BANet(mining_channels=mining, fuse_channels=fuse)
+    assert BANet(mining_channels=4, fuse_channels=6).semantic_proj[0].out_channels == 2
+
+
 def test_channel_weights_folded_into_the_classifier_equal_weighting_first():
     """The shipped classifier on fused features weighted per channel, as BiSeNet writes it."""
     classifier = load_model().classifier

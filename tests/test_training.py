@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from banet import load_model
+from benchmarks import shapes
 from data_tools.dataset import Dataset
 from data_tools.importers import import_into, read_folders
 from training import evaluate, train
@@ -138,6 +139,38 @@ def test_short_run_learns_and_writes_its_records(tiny_dataset, tmp_path, capsys)
     row = [line for line in table.splitlines() if str(out / "model") in line][0].split("|")
     assert row[2].strip() == "3" and 30 < float(row[4]) <= 100
     assert (tmp_path / "eval" / "table.md").read_text().strip() == table.strip()
+
+
+def test_a_smaller_shape_learns_from_a_teacher_and_loads_by_its_own_config(tiny_dataset, tmp_path):
+    """The architecture fields shape the network; the teacher's confidence softens its target."""
+    shape = ("width=32", "depths=1,1,4,1", "mining_channels=4", "fuse_channels=6")
+    runs = {}
+    for name, teacher in (("alone", ()), ("taught", ("teacher=banet-64", "distill=0.5"))):
+        train.main(tiny_args(tiny_dataset, tmp_path / name, "iterations=4", "threads=2", *shape, *teacher))
+        runs[name] = load_model(tmp_path / name / "model")
+    student = runs["taught"]
+    assert (student.encoder.channels, len(student.encoder.stages[2]), student.mining[0][0].out_channels,
+            student.fusion.fuse[0].out_channels) == ([32, 32, 32, 32], 4, 4, 6)
+    taught, alone = runs["taught"].state_dict(), runs["alone"].state_dict()  # same seed, same batches
+    assert any(not torch.equal(taught[k], alone[k]) for k in taught if taught[k].ndim == 4)
+    card = (tmp_path / "taught" / "model" / "README.md").read_text()
+    assert "Distilled from `banet-64`" in card and "Distilled" not in (tmp_path / "alone" / "model" / "README.md").read_text()
+
+
+def test_the_shapes_benchmark_times_the_shipped_model_beside_a_candidate(capsys):
+    shapes.main(["--shape", "width=32 mining_channels=4 fuse_channels=6", "--rounds", "1", "--repeats", "1"])
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| ")][1:]
+    assert [row[1].strip() for row in rows] == ["shipped banet-64", "width=32 mining_channels=4 fuse_channels=6"]
+    (params, flops), (small_params, small_flops) = ((float(r[2]), float(r[3])) for r in rows)
+    assert small_params < params / 3 and small_flops < flops / 2 and float(rows[0][5]) == 1.0
+
+
+def test_a_teachers_confidence_never_turns_a_target_against_its_label():
+    mask = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    logits = torch.tensor([-9.0, 2.0, 9.0, -2.0])  # the teacher wrong, sure of itself, then right
+    target = train.soft_target(mask, logits, 0.5)
+    assert torch.all((target >= 0.5) == (mask == 1)) and target[0] < 0.51 and target[1] > 0.9
+    assert torch.equal(train.soft_target(mask, logits, 0.0), mask)
 
 
 def test_killed_run_resumes_to_the_same_weights(tiny_dataset, tmp_path):

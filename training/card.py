@@ -19,7 +19,7 @@ cubemap faces by Emil Persson (Humus), CC BY 3.0."""
 CARD_FILE = "README.md"
 RECORD_FILE = "training.json"  # {"stages": [the commands that made the weights, in order], ...}
 LICENCE_HEADING = "## Licence of the data"
-PATH_FIELDS = ("train_data", "val_data", "backgrounds", "init_weights")  # TrainConfig fields naming folders
+PATH_FIELDS = ("train_data", "val_data", "backgrounds", "init_weights", "teacher")  # TrainConfig fields naming folders
 
 
 def shown_path(path: str) -> str:
@@ -92,13 +92,21 @@ Commands, in order:
 {history}
 
 Last stage: {config.iterations} iterations in {seconds / 60:.0f} minutes on {machine}; batch {config.batch_size}, SGD momentum {config.momentum},
-max lr {config.max_lr}, weight decay {config.weight_decay}, refine-loss weight {config.gamma}.
+max lr {config.max_lr}, weight decay {config.weight_decay}, refine-loss weight {config.gamma}.{_distilled(config)}
 Validation IoU on the held-out {100 * config.val_fraction:.0f}% of the training photos: {val}.
 
 {LICENCE_HEADING}
 {LICENCE}
 {BACKGROUNDS_LICENCE if config.backgrounds else ""}
 """
+
+
+def _distilled(config: TrainConfig) -> str:
+    """The card's sentence on knowledge distillation, if the last stage had a teacher."""
+    if not config.teacher:
+        return ""
+    return (f"\nDistilled from `{shown_path(config.teacher)}`: the segmentation target was the mask blended "
+            f"with its confidence ({config.distill} of it).")
 
 
 def soup_card(config: dict, models: list[str], stages: list[str], licences: list[str]) -> str:

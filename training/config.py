@@ -23,11 +23,16 @@ class TrainConfig:
     val_fraction: float = 0.05
     # model
     width: int = 64
+    depths: tuple[int, ...] = ()  # bottlenecks per encoder stage; () = BANet's default
+    mining_channels: int = 0  # boundary feature mining channels; 0 = BANet's default
+    fuse_channels: int = 0  # fusion channels (mining + semantic); 0 = BANet's default
     boundary_attention: bool = True
     input_size: int = 224  # training canvas height (the long side of a portrait)
     aspect: float = 0.75  # canvas width / height; photos are scaled to cover it, then centre-cropped
     init_weights: str | None = None  # stage 2 starts from stage 1's model folder
     freeze_bn: bool = False  # keep BatchNorm running statistics fixed: for fine-tuning on a few photos
+    teacher: str | None = None  # a trained model (name or folder) whose confidence the segmentation target blends in
+    distill: float = 0.5  # with a teacher: target = (1 - distill) x mask + distill x the teacher's confidence
     # loss (paper §3.3); gamma=0 is the pretraining stage without refine loss
     alpha: float = 0.6
     beta: float = 0.3

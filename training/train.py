@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from banet import BANet, BANetLoss, BANetOutput
+from banet import BANet, BANetLoss, BANetOutput, load_model
 from banet.masks import person
 from banet.metrics import foreground_iou, two_class_miou
 from data_tools.atomic import atomic_path, write_text
@@ -70,8 +70,24 @@ def pick_device(process: Process) -> torch.device:
 
 
 def new_model(config: TrainConfig) -> BANet:
+    shape = dict(depths=config.depths, mining_channels=config.mining_channels, fuse_channels=config.fuse_channels)
     return BANet(width=config.width, boundary_attention=config.boundary_attention,
-                 input_size=config.inference_size)
+                 input_size=config.inference_size, **{k: v for k, v in shape.items() if v})
+
+
+def load_teacher(config: TrainConfig, device: torch.device) -> BANet | None:
+    """The frozen model whose confidence softens the segmentation target (knowledge distillation)."""
+    if not config.teacher:
+        return None
+    teacher = load_model(config.teacher, device=str(device)).eval()
+    teacher.requires_grad_(False)
+    return teacher
+
+
+def soft_target(mask: torch.Tensor, teacher_logits: torch.Tensor, distill: float) -> torch.Tensor:
+    """The mask blended with the teacher's confidence; at `distill` <= 0.5 the label still decides
+    which side of 0.5 every pixel's target lies on, and the teacher only says how sure to be."""
+    return torch.lerp(mask, torch.sigmoid(teacher_logits), distill)
 
 
 def build_model(config: TrainConfig) -> BANet:
@@ -164,6 +180,7 @@ def train(config: TrainConfig, out: Path, command: str, process: Process) -> Non
     loader = DataLoader(train_set, local_batch, sampler=keys, num_workers=config.workers,
                         pin_memory=device.type == "cuda")
     loss_fn = BANetLoss(config.alpha, config.beta, config.gamma, config.magnitude_factor).to(device)
+    teacher = load_teacher(config, device)
     autocast = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" and config.amp else nullcontext()
 
     bar = tqdm(total=config.iterations, initial=iteration, unit="it", disable=not process.main)
@@ -179,6 +196,9 @@ def train(config: TrainConfig, out: Path, command: str, process: Process) -> Non
             group["lr"] = lr
         with autocast:
             output = net(image)
+            if teacher is not None:
+                with torch.no_grad():
+                    mask = soft_target(mask, teacher(image).logits.float(), config.distill)
         output = BANetOutput(output.logits.float(), None if output.attention_logits is None
                              else output.attention_logits.float())
         terms = loss_fn(output, image, mask, band)
