@@ -38,7 +38,7 @@ CANDIDATES = (  # cheaper shapes: narrower encoder, fewer stage-3 bottlenecks, f
 
 def build_shape(fields: str) -> BANet:
     """A randomly initialised network of the shape `fields` ("width=32 depths=1,1,6,2 ...")."""
-    config = TrainConfig().updated(dict(item.split("=", 1) for item in fields.split()))
+    config = TrainConfig().assigned(fields.split())
     return new_model(config).eval()
 
 
@@ -55,7 +55,10 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.manual_seed(0)
     models = {f"shipped {DEFAULT_MODEL}": load_model(DEFAULT_MODEL)}
-    models.update((shape, build_shape(shape)) for shape in args.shape or CANDIDATES)
+    try:
+        models.update((shape, build_shape(shape)) for shape in args.shape or CANDIDATES)
+    except ValueError as e:
+        parser.error(str(e))
     runs, rows = {}, {}
     with tempfile.TemporaryDirectory() as folder:
         for index, (name, model) in enumerate(models.items()):

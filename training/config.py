@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -111,6 +112,14 @@ class TrainConfig:
                 raise ValueError(f"unknown config field {name!r}; fields: {', '.join(known)}")
             changes[name] = _coerce(getattr(self, name), value, name, str(known[name].type))
         return replace(self, **changes)
+
+    def assigned(self, items: Iterable[str]) -> TrainConfig:
+        """A copy with `FIELD=VALUE` strings applied, as `--set` takes them."""
+        items = list(items)
+        bad = [item for item in items if "=" not in item]
+        if bad:
+            raise ValueError(f"expected FIELD=VALUE, got {bad[0]!r}")
+        return self.updated(dict(item.split("=", 1) for item in items))
 
 
 def _item_type(annotation: str) -> type:
