@@ -76,6 +76,9 @@ def test_config_overrides_are_typed_and_checked():
     with pytest.raises(ValueError, match="cannot read"):
         TrainConfig().updated({"iterations": "many"})
     assert TrainConfig.from_json(config.to_json()) == config
+    assert TrainConfig().assigned(["depths=1,1,6,2", "teacher=a=b"]) == TrainConfig(depths=(1, 1, 6, 2), teacher="a=b")
+    with pytest.raises(ValueError, match="expected FIELD=VALUE, got 'iterations'"):
+        TrainConfig().assigned(["iterations", "50"])
 
 
 def test_learning_rate_warms_up_to_max_then_decays_to_zero():
@@ -155,6 +158,34 @@ def test_a_smaller_shape_learns_from_a_teacher_and_loads_by_its_own_config(tiny_
     assert any(not torch.equal(taught[k], alone[k]) for k in taught if taught[k].ndim == 4)
     card = (tmp_path / "taught" / "model" / "README.md").read_text()
     assert "Distilled from `banet-64`" in card and "Distilled" not in (tmp_path / "alone" / "model" / "README.md").read_text()
+
+
+def test_a_smaller_shape_starts_from_the_trained_models_blocks_and_channels(pfcn_pairs):
+    """`init_weights` into a cheaper shape: the first blocks come over as they are, and with half
+    the mining channels the masks stay close to the trained model's before any training."""
+    shipped = load_model("banet-64")
+    same = train.build_model(TrainConfig(init_weights="banet-64"))
+    assert all(torch.equal(value, same.state_dict()[name]) for name, value in shipped.state_dict().items())
+    small = train.build_model(TrainConfig(init_weights="banet-64", depths=(1, 1, 6, 2), mining_channels=4,
+                                          fuse_channels=6))
+    kept = small.state_dict()
+    assert len(small.encoder.stages[2]) == 6 and small.mining[0][0].out_channels == 4
+    assert all(torch.equal(value, kept[name]) for name, value in shipped.state_dict().items()
+               if name.startswith(("encoder.stages.2.5.", "decoder.", "attention_head.")))
+    narrow = train.build_model(TrainConfig(init_weights="banet-64", mining_channels=4, fuse_channels=6))
+    fresh = train.new_model(TrainConfig(mining_channels=4, fuse_channels=6))
+    photos = [cv2.resize(img, (288, 384), interpolation=cv2.INTER_AREA) for img, _ in pfcn_pairs]
+    image = torch.from_numpy(np.stack(photos)).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        masks = [m.eval()(image).logits > 0 for m in (shipped, narrow, fresh)]
+    agreement = [float((masks[0] & m).sum() / (masks[0] | m).sum()) for m in masks[1:]]
+    assert agreement[0] > 0.95 > agreement[1], agreement
+
+
+def test_a_shape_the_trained_model_cannot_fill_is_refused():
+    for shape in (dict(width=32), dict(depths=(1, 1, 12, 2)), dict(mining_channels=9, fuse_channels=11)):
+        with pytest.raises(ValueError, match="trained model"):
+            train.build_model(TrainConfig(init_weights="banet-64", **shape))
 
 
 def test_the_shapes_benchmark_times_the_shipped_model_beside_a_candidate(capsys):

@@ -36,6 +36,7 @@ from .data import (ArraySet, AugmentedSet, EpochKeys, list_entries, load_arrays,
                    split_entries)
 from .logs import plot_curves, write_csv
 from .schedule import learning_rate
+from .shrink import transplant
 
 CHECKPOINT = "last.pt"
 PROG = "python -m training.train"
@@ -91,11 +92,11 @@ def soft_target(mask: torch.Tensor, teacher_logits: torch.Tensor, distill: float
 
 
 def build_model(config: TrainConfig) -> BANet:
-    """A new model, initialised from `init_weights` when set (stage 2 from stage 1)."""
+    """A new model, initialised from `init_weights` when set (stage 2 from stage 1; a smaller shape
+    keeps the trained model's first blocks and most-read channels, `training.shrink.transplant`)."""
     model = new_model(config)
     if config.init_weights:
-        source = BANet.from_pretrained(config.init_weights)
-        model.load_state_dict(source.state_dict())
+        transplant(load_model(config.init_weights), model)
     return model
 
 
@@ -269,8 +270,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         config = TrainConfig.from_json(Path(args.config).read_text())
     else:
         config = PRESETS[args.preset]
-    overrides = dict(item.split("=", 1) for item in args.set)
-    return config.updated(overrides)
+    return config.assigned(args.set)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -283,11 +283,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="override config fields, e.g. iterations=500 input_size=192")
     parser.add_argument("--restart", action="store_true", help="discard the run's checkpoint and start over")
-    args = parser.parse_args(argv)
-    bad = [item for item in args.set if "=" not in item]
-    if bad:
-        parser.error(f"--set expects FIELD=VALUE, got {bad[0]!r}")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
