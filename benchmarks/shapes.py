@@ -29,6 +29,7 @@ SIZES = ((384, 288), (512, 512))  # (H, W): a 3:4 portrait photo at the 384 work
 CANDIDATES = (  # cheaper shapes: narrower encoder, fewer stage-3 bottlenecks, fewer full-resolution channels
     "depths=1,1,6,2",
     "mining_channels=4 fuse_channels=6",
+    "depths=1,1,6,2 mining_channels=4 fuse_channels=6",  # banet-64 shrunk (training/shrink.py)
     "width=48 depths=1,1,6,2 mining_channels=4 fuse_channels=6",
     "width=32",
     "width=32 depths=1,1,6,2 mining_channels=4 fuse_channels=6",
