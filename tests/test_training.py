@@ -15,11 +15,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from banet import load_model
+from banet import BANet, load_model
 from benchmarks import shapes
 from data_tools.dataset import Dataset
 from data_tools.importers import import_into, read_folders
 from training import evaluate, train
+from training.shrink import transplant
 from training.config import MILD, PRESETS, TrainConfig
 from banet.image_io import cover_crop
 from training.data import augment
@@ -186,6 +187,8 @@ def test_a_shape_the_trained_model_cannot_fill_is_refused():
     for shape in (dict(width=32), dict(depths=(1, 1, 12, 2)), dict(mining_channels=9, fuse_channels=11)):
         with pytest.raises(ValueError, match="trained model"):
             train.build_model(TrainConfig(init_weights="banet-64", **shape))
+    with pytest.raises(ValueError, match="widths"):
+        transplant(load_model("banet-64"), BANet(expansions=(4, 4, 1, 1)))
 
 
 def test_the_shapes_benchmark_times_the_shipped_model_beside_a_candidate(capsys):

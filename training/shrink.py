@@ -45,9 +45,9 @@ def kept_blocks(stage: nn.Sequential, depth: int) -> list[int]:
 
 
 def _check_shapes(source: BANet, target: BANet) -> None:
-    if source.encoder.channels != target.encoder.channels or (source.attention_head is None) != (target.attention_head is None):
-        raise ValueError("the smaller shape must have the trained model's width and boundary attention "
-                         f"(widths {source.encoder.channels} against {target.encoder.channels})")
+    if _widths(source) != _widths(target) or (source.attention_head is None) != (target.attention_head is None):
+        raise ValueError("the smaller shape must have the trained model's widths and boundary attention "
+                         f"(stage and bottleneck widths {_widths(source)} against {_widths(target)})")
     for s, (old, new) in enumerate(zip(source.encoder.stages, target.encoder.stages)):
         if len(new) > len(old):
             raise ValueError(f"stage {s + 1} has {len(new)} blocks, more than the trained model's {len(old)}")
@@ -56,6 +56,11 @@ def _check_shapes(source: BANet, target: BANet) -> None:
     if mining[1] > mining[0] or semantic[1] > semantic[0]:
         raise ValueError(f"mining channels {mining[1]} and semantic channels {semantic[1]} must be at most the "
                          f"trained model's {mining[0]} and {semantic[0]}")
+
+
+def _widths(model: BANet) -> list[int]:
+    """Each encoder stage's width and its bottlenecks' inner width: what the kept blocks must match."""
+    return [*model.encoder.channels, *(stage[0].body[1][0].out_channels for stage in model.encoder.stages)]
 
 
 def _renamed(state: dict[str, torch.Tensor], old: str, new: str) -> dict[str, torch.Tensor]:
