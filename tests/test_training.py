@@ -16,10 +16,12 @@ import torch
 from safetensors.torch import load_file
 
 from banet import BANet, load_model
+from banet.hub import local_folder
 from benchmarks import shapes
 from data_tools.dataset import Dataset
 from data_tools.importers import import_into, read_folders
 from training import evaluate, train
+from training.card import recorded_stages, training_record
 from training.shrink import transplant
 from training.config import MILD, PRESETS, TrainConfig
 from banet.image_io import cover_crop
@@ -189,6 +191,11 @@ def test_a_shape_the_trained_model_cannot_fill_is_refused():
             train.build_model(TrainConfig(init_weights="banet-64", **shape))
     with pytest.raises(ValueError, match="widths"):
         transplant(load_model("banet-64"), BANet(expansions=(4, 4, 1, 1)))
+
+
+def test_a_bundled_starting_model_by_name_passes_on_its_recorded_stages():
+    assert recorded_stages("banet-64") == training_record(local_folder("banet-64"))["stages"] != []
+    assert recorded_stages("someone/not-local") == []  # a Hub repo id: no record here
 
 
 def test_the_shapes_benchmark_times_the_shipped_model_beside_a_candidate(capsys):

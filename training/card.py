@@ -8,6 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from banet.hub import WeightsError, local_folder
+
 from .config import TrainConfig
 
 LICENCE = """PFCN (Shen et al., Eurographics 2016) photos come from Flickr and the benchmark is
@@ -49,9 +51,13 @@ def training_record(folder: Path) -> dict | None:
     return json.loads(record.read_text()) if record.is_file() else None
 
 
-def recorded_stages(folder: Path) -> list[str]:
-    """The commands recorded beside a weights folder (none if it has no record)."""
-    record = training_record(folder)
+def recorded_stages(weights: str | os.PathLike) -> list[str]:
+    """The commands recorded beside a weights folder or bundled model (none if it has no record, or
+    for a Hub repo id)."""
+    try:
+        record = training_record(local_folder(weights))
+    except WeightsError:
+        return []
     return record["stages"] if record else []
 
 

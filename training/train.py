@@ -150,7 +150,7 @@ def train(config: TrainConfig, out: Path, command: str, process: Process) -> Non
     iteration, epoch, step_in_epoch, rows, elapsed = 0, 0, 0, [], 0.0
     stages = [command]
     if config.init_weights and not resuming:
-        stages = recorded_stages(Path(config.init_weights)) + stages
+        stages = recorded_stages(config.init_weights) + stages
     if resuming:
         state = torch.load(out / CHECKPOINT, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
