@@ -53,6 +53,15 @@ def test_bundled_default_loads_without_network():
     assert isinstance(model, BANet) and not model.training
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_a_model_loaded_onto_a_gpu_runs_there():
+    """The normalisation buffers built in __init__ move with the weights (a distillation teacher on CUDA)."""
+    model = load_model(DEFAULT_MODEL, device="cuda")
+    assert {t.device.type for t in [*model.parameters(), *model.buffers()]} == {"cuda"}
+    with torch.inference_mode():
+        assert model(torch.rand(1, 3, 64, 48, device="cuda")).logits.is_cuda
+
+
 def test_bundled_models_run_at_the_scale_they_were_trained_at():
     """Each bundled config's input_size is the rule applied to the training record beside it (a
     soup's: the mean of its models' sizes, each from its own training config)."""
