@@ -53,8 +53,7 @@ def _load_folder(folder: Path, device: str) -> BANet:
     if not (folder / CONFIG_FILE).is_file():
         raise WeightsError(f"{folder}: no {CONFIG_FILE} next to the weights")
     try:
-        # .to: from_pretrained maps the saved tensors only, not the normalisation buffers built in __init__
-        return BANet.from_pretrained(folder, map_location=device, strict=True).to(device)
+        return BANet.from_pretrained(folder, map_location=device, strict=True)
     except SafetensorError as e:
         raise WeightsError(f"{weights}: not a valid safetensors file ({e})") from e
     except RuntimeError as e:  # shape or key mismatch between config and tensors

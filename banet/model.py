@@ -134,12 +134,15 @@ class BANet(
     def _from_pretrained(cls, *, model_id: str, map_location: str = "cpu", strict: bool = True,
                          **kwargs: Any) -> BANet:
         if not os.path.isdir(model_id):  # Hub repo id: let the mixin download (safetensors only)
-            return super()._from_pretrained(model_id=model_id, map_location=map_location,
-                                            strict=strict, **kwargs)
-        hub_args = ("revision", "cache_dir", "force_download", "local_files_only", "token")
-        model = cls(**{k: v for k, v in kwargs.items() if k not in hub_args})
-        load_model(model, os.path.join(model_id, "model.safetensors"), strict=strict, device=str(map_location))
-        return model.eval()
+            model = super()._from_pretrained(model_id=model_id, map_location=map_location,
+                                             strict=strict, **kwargs)
+        else:
+            hub_args = ("revision", "cache_dir", "force_download", "local_files_only", "token")
+            model = cls(**{k: v for k, v in kwargs.items() if k not in hub_args})
+            load_model(model, os.path.join(model_id, "model.safetensors"), strict=strict, device=str(map_location))
+            model.eval()
+        # map_location places the loaded tensors only; the normalisation buffers built in __init__ follow here
+        return model.to(map_location)
 
     @classmethod
     def _load_as_pickle(cls, model: Any, model_file: str, map_location: str, strict: bool) -> Any:
