@@ -15,6 +15,11 @@ seeded by the domain's name, so every build gives the same pixels):
 | group | two or three held-out people side by side, 50-90% of the frame height, 4:3 landscape |
 | landscape | one held-out person, 70-98% of the frame height, anywhere across a 4:3 landscape frame |
 | no-person | crops of held-out background scenes, portrait and landscape: the mask must stay empty |
+| pfcn-small-person, pfcn-group, pfcn-landscape | as the three above, with the PFCN test portraits' people (150, 100, 150 pictures) |
+
+The CCP people of the held-out split were seen by the first stage of `banet-64`'s lineage, run
+before the split existed; no training stage of any model saw a PFCN test photo, so the `pfcn-`
+composites are the framings' strictly unseen rows.
 
 The built domains are written as images/ + masks/ folders under the suite folder (default
 runs/suite), once; a folder is rebuilt when SUITE_VERSION changes.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from functools import cached_property, partial
 from pathlib import Path
 
 import cv2
@@ -42,67 +48,94 @@ DEFAULT_SUITE_DIR = Path("runs/suite")
 LANDSCAPE = (600, 800)  # (h, w) of the composite frames
 UPPER = (400, 300)  # (h, w) of the upper-body crops
 NO_PERSON = 100
+PFCN_COMPOSITES = 150  # of the 264 PFCN test portraits, as many as the CCP composites
 
 Pair = tuple[np.ndarray, np.ndarray]  # (RGB image, mask 0..255)
 
 
 class Sources:
-    """The held-out photos every built domain draws on, read once."""
+    """The held-out photos the built domains draw on, each kind read once when first needed."""
 
     def __init__(self, data_root: Path) -> None:
-        ccp = Dataset.open(data_root / "ccp")
-        keep = held_out_ids(data_root / "ccp")
-        self.people = [(ccp.read_image(s), ccp.read_mask(s)) for s in sorted(ccp, key=lambda s: s.id) if s.id in keep]
-        self.backgrounds = [load_rgb(p) for p in background_paths(data_root / "backgrounds", held_out=True)]
+        self.data_root = data_root
+
+    @cached_property
+    def ccp(self) -> list[Pair]:
+        """The held-out CCP photos: one person each, full body."""
+        ccp = Dataset.open(self.data_root / "ccp")
+        keep = held_out_ids(self.data_root / "ccp")
+        return [(ccp.read_image(s), ccp.read_mask(s)) for s in sorted(ccp, key=lambda s: s.id) if s.id in keep]
+
+    @cached_property
+    def pfcn(self) -> list[Pair]:
+        """The PFCN test portraits: head and shoulders, cut by the photo's bottom edge."""
+        pfcn = Dataset.open(self.data_root / "pfcn" / "test")
+        return [(pfcn.read_image(s), pfcn.read_mask(s)) for s in sorted(pfcn, key=lambda s: s.id)]
+
+    @cached_property
+    def backgrounds(self) -> list[np.ndarray]:
+        return [load_rgb(p) for p in background_paths(self.data_root / "backgrounds", held_out=True)]
 
     def background(self, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
         return random_crop(self.backgrounds, size, rng, 1.6)
 
-    def paste(self, canvas: np.ndarray, target: np.ndarray, index: int, height: float, centre_x: float,
-              bottom_y: float) -> None:
-        image, mask = self.people[index]
-        box = person_box(mask)
-        bottom = canvas.shape[0] if touches_bottom(mask, box) else bottom_y
-        paste_person(canvas, target, image, mask, box, height, centre_x, bottom)
+    def cast(self, people: str, rng: np.random.Generator, count: int | None) -> list[Pair]:
+        """The people of source `people` ("ccp" or "pfcn"): all in order, or `count` drawn at random."""
+        pairs = getattr(self, people)
+        if count is None:
+            return pairs
+        return [pairs[i] for i in sorted(rng.choice(len(pairs), count, replace=False))]
+
+
+def paste(canvas: np.ndarray, target: np.ndarray, pair: Pair, height: float, centre_x: float,
+          bottom_y: float) -> None:
+    """Paste the person of `pair`; one cut by its photo's bottom edge stands on the canvas's."""
+    image, mask = pair
+    box = person_box(mask)
+    bottom = canvas.shape[0] if touches_bottom(mask, box) else bottom_y
+    paste_person(canvas, target, image, mask, box, height, centre_x, bottom)
 
 
 def ccp_full(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
-    yield from src.people
+    yield from src.ccp
 
 
 def ccp_upper(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
-    for image, mask in src.people:
+    for image, mask in src.ccp:
         box = upper_body_box(mask, person_box(mask), UPPER, 0.5)
         yield crop(image, box, UPPER), crop(mask, box, UPPER)
 
 
-def small_person(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
+def small_person(src: Sources, rng: np.random.Generator, people: str = "ccp", count: int | None = None
+                 ) -> Iterator[Pair]:
     h, w = LANDSCAPE
-    for index in range(len(src.people)):
+    for pair in src.cast(people, rng, count):
         canvas, target = src.background(rng, LANDSCAPE), np.zeros(LANDSCAPE, np.uint8)
         side = rng.uniform(0.08, 0.3)
         x = w * (side if rng.random() < 0.5 else 1 - side)
-        src.paste(canvas, target, index, h * rng.uniform(0.15, 0.35), x, h * rng.uniform(0.6, 0.95))
+        paste(canvas, target, pair, h * rng.uniform(0.15, 0.35), x, h * rng.uniform(0.6, 0.95))
         yield canvas, target
 
 
-def group(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
+def group(src: Sources, rng: np.random.Generator, people: str = "ccp") -> Iterator[Pair]:
     h, w = LANDSCAPE
+    pairs = src.cast(people, rng, None)
     for _ in range(100):
         canvas, target = src.background(rng, LANDSCAPE), np.zeros(LANDSCAPE, np.uint8)
         count = int(rng.integers(2, 4))
-        for slot, index in enumerate(rng.choice(len(src.people), count, replace=False)):
+        for slot, index in enumerate(rng.choice(len(pairs), count, replace=False)):
             x = w * (slot + 0.5 + rng.uniform(-0.25, 0.25)) / count
-            src.paste(canvas, target, int(index), h * rng.uniform(0.5, 0.9), x, h * rng.uniform(0.85, 1.0))
+            paste(canvas, target, pairs[index], h * rng.uniform(0.5, 0.9), x, h * rng.uniform(0.85, 1.0))
         yield canvas, target
 
 
-def landscape(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
+def landscape(src: Sources, rng: np.random.Generator, people: str = "ccp", count: int | None = None
+              ) -> Iterator[Pair]:
     h, w = LANDSCAPE
-    for index in range(len(src.people)):
+    for pair in src.cast(people, rng, count):
         canvas, target = src.background(rng, LANDSCAPE), np.zeros(LANDSCAPE, np.uint8)
         height = h * rng.uniform(0.7, 0.98)
-        src.paste(canvas, target, index, height, w * rng.uniform(0.2, 0.8), rng.uniform(height, h))
+        paste(canvas, target, pair, height, w * rng.uniform(0.2, 0.8), rng.uniform(height, h))
         yield canvas, target
 
 
@@ -115,6 +148,9 @@ def no_person(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
 BUILDERS: dict[str, Callable[[Sources, np.random.Generator], Iterator[Pair]]] = {
     "ccp-full": ccp_full, "ccp-upper": ccp_upper, "small-person": small_person, "group": group,
     "landscape": landscape, "no-person": no_person,
+    "pfcn-small-person": partial(small_person, people="pfcn", count=PFCN_COMPOSITES),
+    "pfcn-group": partial(group, people="pfcn"),
+    "pfcn-landscape": partial(landscape, people="pfcn", count=PFCN_COMPOSITES),
 }
 DOMAINS = ("pfcn-test", *BUILDERS)
 
