@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 
 from banet import DEFAULT_MODEL
+from banet.masks import person
 from data_tools.dataset import Dataset
 from training import evaluate
 from training.composite import person_box
@@ -21,10 +23,10 @@ def test_every_domain_is_built_with_people_where_it_says(suite):
     assert tuple(suite) == DOMAINS
     sizes = {name: len(Dataset.open(folder)) for name, folder in suite.items()}
     assert sizes == {"pfcn-test": 264, "ccp-full": 150, "ccp-upper": 150, "small-person": 150, "group": 100,
-                     "landscape": 150, "no-person": 100, "pfcn-small-person": 150, "pfcn-group": 100,
+                     "landscape": 150, "no-person": 100, "crowd": 100, "pfcn-small-person": 150, "pfcn-group": 100,
                      "pfcn-landscape": 150}
     assert not any(m.any() for m in masks(suite["no-person"]))
-    for name in ("small-person", "group", "landscape", "pfcn-small-person", "pfcn-group", "pfcn-landscape"):
+    for name in ("small-person", "group", "landscape", "crowd", "pfcn-small-person", "pfcn-group", "pfcn-landscape"):
         for mask in masks(suite[name]):
             assert mask.shape == LANDSCAPE and (mask > 127).any(), name
     for name in ("small-person", "pfcn-small-person"):
@@ -33,6 +35,8 @@ def test_every_domain_is_built_with_people_where_it_says(suite):
         assert 0.14 < min(heights) and max(heights) < 0.36, name
         centres = [(b[1] + b[3]) / 2 / LANDSCAPE[1] for b in boxes]
         assert all(abs(c - 0.5) > 0.15 for c in centres), name  # off centre
+    people = [cv2.connectedComponents(person(m).astype(np.uint8))[0] - 1 for m in masks(suite["crowd"])]
+    assert min(people) >= 2 and np.mean(people) > 3  # four to eight, the near ones in front of the far
     # PFCN portraits are cut by their photo's bottom edge (all but 3 of 264), so their busts stand on the frame's
     assert np.mean([(m[-3:] > 127).any() for m in masks(suite["pfcn-landscape"])]) > 0.95
     assert np.mean([(m[-1] > 127).any() for m in masks(suite["ccp-upper"])]) > 0.95  # cut at the waist

@@ -15,6 +15,7 @@ seeded by the domain's name, so every build gives the same pixels):
 | group | two or three held-out people side by side, 50-90% of the frame height, 4:3 landscape |
 | landscape | one held-out person, 70-98% of the frame height, anywhere across a 4:3 landscape frame |
 | no-person | crops of held-out background scenes, portrait and landscape: the mask must stay empty |
+| crowd | four to eight held-out people as on a street: the farther, the smaller (15-60% of the frame height) and higher, 4:3 landscape |
 | pfcn-small-person, pfcn-group, pfcn-landscape | as the three above, with the PFCN test portraits' people (150, 100, 150 pictures) |
 
 The CCP people of the held-out split were seen by the first stage of `banet-64`'s lineage, run
@@ -48,6 +49,7 @@ DEFAULT_SUITE_DIR = Path("runs/suite")
 LANDSCAPE = (600, 800)  # (h, w) of the composite frames
 UPPER = (400, 300)  # (h, w) of the upper-body crops
 NO_PERSON = 100
+CROWDS = 100
 PFCN_COMPOSITES = 150  # of the 264 PFCN test portraits, as many as the CCP composites
 
 Pair = tuple[np.ndarray, np.ndarray]  # (RGB image, mask 0..255)
@@ -139,6 +141,19 @@ def landscape(src: Sources, rng: np.random.Generator, people: str = "ccp", count
         yield canvas, target
 
 
+def crowd(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
+    """People at random depths, pasted far to near so that the near ones stand in front."""
+    h, w = LANDSCAPE
+    for _ in range(CROWDS):
+        canvas, target = src.background(rng, LANDSCAPE), np.zeros(LANDSCAPE, np.uint8)
+        count = int(rng.integers(4, 9))
+        people = rng.choice(len(src.ccp), count, replace=False)
+        for near, index in sorted(zip(rng.random(count), people)):
+            paste(canvas, target, src.ccp[index], h * (0.15 + 0.45 * near), w * rng.uniform(0.05, 0.95),
+                  h * (0.55 + 0.43 * near))
+        yield canvas, target
+
+
 def no_person(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
     for index in range(NO_PERSON):
         size = LANDSCAPE if index % 2 else LANDSCAPE[::-1]
@@ -147,7 +162,7 @@ def no_person(src: Sources, rng: np.random.Generator) -> Iterator[Pair]:
 
 BUILDERS: dict[str, Callable[[Sources, np.random.Generator], Iterator[Pair]]] = {
     "ccp-full": ccp_full, "ccp-upper": ccp_upper, "small-person": small_person, "group": group,
-    "landscape": landscape, "no-person": no_person,
+    "landscape": landscape, "no-person": no_person, "crowd": crowd,
     "pfcn-small-person": partial(small_person, people="pfcn", count=PFCN_COMPOSITES),
     "pfcn-group": partial(group, people="pfcn"),
     "pfcn-landscape": partial(landscape, people="pfcn", count=PFCN_COMPOSITES),
