@@ -15,8 +15,8 @@ seeded by the domain's name, so every build gives the same pixels):
 | group | two or three held-out people side by side, 50-90% of the frame height, 4:3 landscape |
 | landscape | one held-out person, 70-98% of the frame height, anywhere across a 4:3 landscape frame |
 | no-person | crops of held-out background scenes, portrait and landscape: the mask must stay empty |
-| crowd | four to eight held-out people as on a street: the farther, the smaller (15-60% of the frame height) and higher, 4:3 landscape |
-| pfcn-small-person, pfcn-group, pfcn-landscape | as the three above, with the PFCN test portraits' people (150, 100, 150 pictures) |
+| crowd | four to eight held-out people at street depths: the farther, the smaller (15-60% tall) and higher |
+| pfcn-small-person, -group, -landscape | as small-person, group, landscape, with PFCN test people (150, 100, 150) |
 
 The CCP people of the held-out split were seen by the first stage of `banet-64`'s lineage, run
 before the split existed; no training stage of any model saw a PFCN test photo, so the `pfcn-`
