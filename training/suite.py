@@ -51,6 +51,7 @@ UPPER = (400, 300)  # (h, w) of the upper-body crops
 NO_PERSON = 100
 CROWDS = 100
 PFCN_COMPOSITES = 150  # of the 264 PFCN test portraits, as many as the CCP composites
+PFCN_TEST = Path("pfcn") / "test"  # under the data root: the pfcn-test domain as it is, and the pfcn- composites' people
 
 Pair = tuple[np.ndarray, np.ndarray]  # (RGB image, mask 0..255)
 
@@ -71,7 +72,7 @@ class Sources:
     @cached_property
     def pfcn(self) -> list[Pair]:
         """The PFCN test portraits: head and shoulders, cut by the photo's bottom edge."""
-        pfcn = Dataset.open(self.data_root / "pfcn" / "test")
+        pfcn = Dataset.open(self.data_root / PFCN_TEST)
         return [(pfcn.read_image(s), pfcn.read_mask(s)) for s in sorted(pfcn, key=lambda s: s.id)]
 
     @cached_property
@@ -187,7 +188,7 @@ def _write_domain(folder: Path, pairs: Iterator[Pair]) -> None:
 
 def build_suite(root: Path = DEFAULT_SUITE_DIR, data_root: Path = DATA_ROOT) -> dict[str, Path]:
     """Each domain's dataset folder, building (once) those not yet at SUITE_VERSION under `root`."""
-    folders = {"pfcn-test": data_root / "pfcn" / "test"}
+    folders = {"pfcn-test": data_root / PFCN_TEST}
     sources = None
     for name, build in BUILDERS.items():
         folder = root / name
