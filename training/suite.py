@@ -51,7 +51,7 @@ UPPER = (400, 300)  # (h, w) of the upper-body crops
 NO_PERSON = 100
 CROWDS = 100
 PFCN_COMPOSITES = 150  # of the 264 PFCN test portraits, as many as the CCP composites
-X
+PFCN_TEST = Path("pfcn") / "test"  # under the data root: the pfcn-test domain, and the pfcn- composites' people
 
 Pair = tuple[np.ndarray, np.ndarray]  # (RGB image, mask 0..255)
 
