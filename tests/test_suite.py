@@ -26,19 +26,21 @@ def test_every_domain_is_built_with_people_where_it_says(suite):
                      "landscape": 150, "no-person": 100, "crowd": 100, "pfcn-small-person": 150, "pfcn-group": 100,
                      "pfcn-landscape": 150}
     assert not any(m.any() for m in masks(suite["no-person"]))
-    for name in ("small-person", "group", "landscape", "crowd", "pfcn-small-person", "pfcn-group", "pfcn-landscape"):
-        for mask in masks(suite[name]):
+    composites = {name: masks(suite[name]) for name in ("small-person", "group", "landscape", "crowd",
+                                                        "pfcn-small-person", "pfcn-group", "pfcn-landscape")}
+    for name, pictures in composites.items():
+        for mask in pictures:
             assert mask.shape == LANDSCAPE and (mask > 127).any(), name
     for name in ("small-person", "pfcn-small-person"):
-        boxes = [person_box(m) for m in masks(suite[name])]
+        boxes = [person_box(m) for m in composites[name]]
         heights = [(b[2] - b[0]) / LANDSCAPE[0] for b in boxes]
         assert 0.14 < min(heights) and max(heights) < 0.36, name
         centres = [(b[1] + b[3]) / 2 / LANDSCAPE[1] for b in boxes]
         assert all(abs(c - 0.5) > 0.15 for c in centres), name  # off centre
-    people = [cv2.connectedComponents(person(m).astype(np.uint8))[0] - 1 for m in masks(suite["crowd"])]
+    people = [cv2.connectedComponents(person(m).astype(np.uint8))[0] - 1 for m in composites["crowd"]]
     assert min(people) >= 2 and np.mean(people) > 3  # four to eight, the near ones in front of the far
     # PFCN portraits are cut by their photo's bottom edge (all but 3 of 264), so their busts stand on the frame's
-    assert np.mean([(m[-3:] > 127).any() for m in masks(suite["pfcn-landscape"])]) > 0.95
+    assert np.mean([(m[-3:] > 127).any() for m in composites["pfcn-landscape"]]) > 0.95
     assert np.mean([(m[-1] > 127).any() for m in masks(suite["ccp-upper"])]) > 0.95  # cut at the waist
 
 
