@@ -7,7 +7,8 @@
 Each row: mean per-image IoU, mIoU, boundary F, Boundary IoU and gradient alignment against the
 human masks, and the median wall time of one call (RGB array in, full-size mask out) on this
 machine, the models taking turns over chunks of --chunk photos. MediaPipe's general model works
-at 256x256; BANet at --input-size (long side).
+at 256x256; BANet at --input-size (long side), its confidence brought to the photo's size by
+--upsampling (the Predictor's default, bilinear; `--upsampling bilinear guided` times both in turns).
 A benchmark, not a test.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tqdm import tqdm
 
 from banet import DEFAULT_MODEL, Predictor, count_parameters, load_model
 from banet.backends import make_backend
+from banet.upsampling import UPSAMPLING
 from data_tools.dataset import Dataset
 from training.evaluate import (Segmenter, add_dataset_arguments, dataset_folders, format_suite_table, format_table,
                                pick_samples, score, summarize)
@@ -116,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     add_dataset_arguments(parser)
     parser.add_argument("--weights", default=DEFAULT_MODEL)
     parser.add_argument("--input-size", type=int, help="BANet long side (default: the weights')")
+    parser.add_argument("--upsampling", nargs="+", choices=UPSAMPLING, default=[UPSAMPLING[0]],
+                        help="the Predictor's upsampling of the confidence; several: one ONNX Runtime row each")
     parser.add_argument("--mediapipe-python", type=Path, default=Path(".venv-mediapipe/bin/python"))
     parser.add_argument("--mediapipe-model", type=int, choices=sorted(MEDIAPIPE_MODELS), default=0)
     parser.add_argument("--limit", type=int, help="only the first N images of each dataset")
@@ -129,11 +133,13 @@ def main(argv: list[str] | None = None) -> None:
     if not args.mediapipe_python.is_file():
         print(f"(MediaPipe skipped: no {args.mediapipe_python}; see this script's --help)")
     with tempfile.TemporaryDirectory() as tmp:
-        predictors = {"ONNX Runtime": Predictor(make_backend(model, "onnxruntime", "cpu", args.threads),
-                                                input_size=args.input_size, batch_size=1)}
+        onnx = make_backend(model, "onnxruntime", "cpu", args.threads)
+        predictors = {f"ONNX Runtime, {way}": Predictor(onnx, input_size=args.input_size, batch_size=1, upsampling=way)
+                      for way in args.upsampling}
         if not args.suite:  # the suite's rows: ONNX Runtime only (PyTorch gives the same masks)
-            predictors["PyTorch"] = Predictor(model, device="cpu", backend="torch", input_size=args.input_size,
-                                              batch_size=1)
+            predictors[f"PyTorch, {args.upsampling[0]}"] = Predictor(
+                model, device="cpu", backend="torch", input_size=args.input_size, batch_size=1,
+                upsampling=args.upsampling[0])
         for domain, folder in domains.items():
             dataset = Dataset.open(folder)
             samples = pick_samples(dataset, args.limit)

@@ -18,7 +18,8 @@ import torch
 
 from banet import DEFAULT_MODEL, Predictor, load_model, load_rgb
 from banet.image_io import working_size
-from banet.predictor import prepare_batch, shrink, upsample
+from banet.predictor import prepare_batch, shrink
+from banet.upsampling import GuidedFilter, guided_upsample, upsample
 
 from .latency import interleaved_ms
 
@@ -30,14 +31,19 @@ def stages(predictor: Predictor, photo: Path) -> dict[str, Callable[[], object]]
     batch = prepare_batch([rgb], size)
     confidence, attention = predictor.backend(batch)
     h, w = size
+    guided = Predictor(predictor.backend, input_size=predictor.input_size, batch_size=1, upsampling="guided")
+    shrunk = shrink(rgb, size)
     return {
         "decode the file (load_rgb)": lambda: load_rgb(photo),
         "shrink to the working size": lambda: shrink(rgb, size),
         "prepare the batch (shrink, pad, scale)": lambda: prepare_batch([rgb], size),
         f"network ({predictor.backend.name})": lambda: predictor.backend(batch),
-        "upsample the confidence": lambda: upsample(confidence[0, 0, :h, :w], rgb.shape[:2]),
+        "upsample the confidence, bilinear (the default)": lambda: upsample(confidence[0, 0, :h, :w], rgb.shape[:2]),
+        "upsample the confidence, guided":
+            lambda: guided_upsample(confidence[0, 0, :h, :w], shrunk, rgb, GuidedFilter()),
         "upsample the attention (only if read)": lambda: upsample(attention[0, 0, :h, :w], rgb.shape[:2]),
         "whole call, array in, mask out": lambda: predictor(rgb).mask,
+        "whole call, array in, mask out, guided upsampling": lambda: guided(rgb).mask,
         "whole call, file in, mask out": lambda: predictor(photo).mask,
     }
 

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from banet import DEFAULT_MODEL, Predictor, WeightsError, count_parameters, load_model
 from banet.metrics import evaluate_pair, false_positive_area
 from banet.masks import person
+from banet.upsampling import UPSAMPLING
 from data_tools.atomic import write_text
 from data_tools.dataset import Dataset, DatasetError, Sample
 
@@ -139,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="bundled name, weights folder or Hub repo id (several: one row each)")
     add_dataset_arguments(parser)
     parser.add_argument("--input-size", type=int, help="long side for inference (default: the weights')")
+    parser.add_argument("--upsampling", nargs="+", choices=UPSAMPLING, default=[UPSAMPLING[0]],
+                        help="the Predictor's upsampling of the confidence (several: one row each per model)")
     parser.add_argument("--limit", type=int, help="only the first N samples (sorted by id) of each dataset")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads of torch and ONNX Runtime (0: default)")
@@ -151,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         models = {str(w): load_model(w, device=args.device) for w in args.weights}
     except (DatasetError, WeightsError) as e:
         parser.error(str(e))
-    predictors = {name: (model, Predictor(model, device=args.device, input_size=args.input_size, batch_size=1))
-                  for name, model in models.items()}
+    predictors = {name if len(args.upsampling) == 1 else f"{name}, {way}":
+                  (model, Predictor(model, device=args.device, input_size=args.input_size, batch_size=1, upsampling=way))
+                  for name, model in models.items() for way in args.upsampling}
     summaries, per_image = [], {}
     for domain, dataset in datasets.items():
         samples = pick_samples(dataset, args.limit)

@@ -52,32 +52,37 @@ NO_PERSON = 100
 CROWDS = 100
 PFCN_COMPOSITES = 150  # of the 264 PFCN test portraits, as many as the CCP composites
 PFCN_TEST = Path("pfcn") / "test"  # under the data root: the pfcn-test domain, and the pfcn- composites' people
+PFCN_TRAIN = Path("pfcn") / "train"
 
 Pair = tuple[np.ndarray, np.ndarray]  # (RGB image, mask 0..255)
 
 
 class Sources:
-    """The held-out photos the built domains draw on, each kind read once when first needed."""
+    """The held-out photos the built domains draw on, each kind read once when first needed;
+    `held_out=False`: the training photos instead (CCP's other people, PFCN train, the other
+    scenes), for choices that must not look at the suite (benchmarks/upsampling.py)."""
 
-    def __init__(self, data_root: Path) -> None:
+    def __init__(self, data_root: Path, held_out: bool = True) -> None:
         self.data_root = data_root
+        self.held_out = held_out
 
     @cached_property
     def ccp(self) -> list[Pair]:
-        """The held-out CCP photos: one person each, full body."""
+        """The held-out CCP photos (or the others): one person each, full body."""
         ccp = Dataset.open(self.data_root / "ccp")
         keep = held_out_ids(self.data_root / "ccp")
-        return [(ccp.read_image(s), ccp.read_mask(s)) for s in sorted(ccp, key=lambda s: s.id) if s.id in keep]
+        return [(ccp.read_image(s), ccp.read_mask(s)) for s in sorted(ccp, key=lambda s: s.id)
+                if (s.id in keep) == self.held_out]
 
     @cached_property
     def pfcn(self) -> list[Pair]:
-        """The PFCN test portraits: head and shoulders, cut by the photo's bottom edge."""
-        pfcn = Dataset.open(self.data_root / PFCN_TEST)
+        """The PFCN test portraits (or the training ones): head and shoulders, cut by the photo's bottom edge."""
+        pfcn = Dataset.open(self.data_root / (PFCN_TEST if self.held_out else PFCN_TRAIN))
         return [(pfcn.read_image(s), pfcn.read_mask(s)) for s in sorted(pfcn, key=lambda s: s.id)]
 
     @cached_property
     def backgrounds(self) -> list[np.ndarray]:
-        return [load_rgb(p) for p in background_paths(self.data_root / "backgrounds", held_out=True)]
+        return [load_rgb(p) for p in background_paths(self.data_root / "backgrounds", held_out=self.held_out)]
 
     def background(self, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
         return random_crop(self.backgrounds, size, rng, 1.6)
