@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 from skimage import data
 
-from banet import Predictor, load_model
+from banet import DEFAULT_MODEL, Predictor, load_model
 from banet.metrics import boundary_f_score, foreground_iou
 from banet.predictor import shrink
 from banet.upsampling import GuidedFilter, guided_upsample, upsample
+from workbench.models import Predictors
+from workbench.settings import Settings, parse_args
 
 
 def _edge_column(mask: np.ndarray) -> float:
@@ -63,3 +65,14 @@ def test_guided_edges_follow_real_photos_better(pfcn_pairs):
 def test_an_unknown_upsampling_is_refused(fitted_model):
     with pytest.raises(ValueError, match="upsampling must be one of bilinear, guided"):
         Predictor(fitted_model, device="cpu", upsampling="bicubic")
+
+
+def test_the_app_serves_guided_masks_when_the_operator_asks(pfcn_pairs):
+    assert parse_args([]).upsampling == "bilinear"
+    with pytest.raises(ValueError, match="--upsampling must be one of bilinear, guided"):
+        Settings(upsampling="bicubic")
+    photo, _ = pfcn_pairs[0]
+    guided = Predictors(upsampling=parse_args(["--upsampling", "guided"]).upsampling)(DEFAULT_MODEL)(photo)
+    bilinear = Predictors()(DEFAULT_MODEL)(photo)
+    assert np.array_equal(guided.working_confidence, bilinear.working_confidence)  # the same network output
+    assert 0.001 < np.mean(guided.mask != bilinear.mask) < 0.02  # moved along the edges only

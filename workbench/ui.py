@@ -97,7 +97,7 @@ class ViewerHandlers:
 def build_app(settings: Settings = Settings()) -> gr.Blocks:
     """The app's layout and wiring; the handlers are ViewerHandlers and the tabs' own."""
     weights, heavy = settings.weights, settings.heavy
-    predictors = Predictors()
+    predictors = Predictors(upsampling=settings.upsampling)
     predictors(weights)  # load the default now: a bad weights folder fails at start-up, not in a request
     jobs = JobRegistry(disk.instance_folder(JOBS_DIR), settings.max_jobs, settings.job_minutes * 60)
     jobs.recover()  # killed servers' training processes and job folders
