@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from banet.upsampling import UPSAMPLING
 from workbench.viewer import PANELS
 
 from .browser_client import App, Session
@@ -105,11 +106,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--photo", type=Path, default=next(iter(sorted((PFCN_TEST / "images").glob("*.jpg"))), None))
     parser.add_argument("--rounds", type=int, default=5, help="turns over the kinds of call")
     parser.add_argument("--repeats", type=int, default=2, help="calls of each kind per turn")
+    parser.add_argument("--upsampling", choices=UPSAMPLING, default=UPSAMPLING[0], help="the app's --upsampling")
     args = parser.parse_args(argv)
     if args.photo is None or not args.photo.is_file():
         parser.error("no photo: pass --photo (the default is the first PFCN test photo in ../shared/data)")
     port = free_port()
-    server = start_app(port)
+    server = start_app(port, args=("--upsampling", args.upsampling))
     try:
         url = f"http://127.0.0.1:{port}/"
         downloading, answering = Client(url, verbose=False), Client(url, verbose=False, download_files=False)
@@ -133,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
             results |= in_chromium(url, [args.photo, others[0]], 2 * args.rounds * args.repeats)
     finally:
         server.kill()
-    print(f"{args.photo.name}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+    print(f"{args.photo.name}, {args.upsampling} upsampling; {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores; "
           f"median of {args.rounds} x {args.repeats} calls taken in turns, one session\n")
     print("| call | ms |\n|---|---|")
     for name, ms in results.items():
