@@ -46,24 +46,26 @@ def guided_coefficients(confidence: np.ndarray, guide: np.ndarray, radius: int,
     Returns:
         a: (h, w, 3) float32, b: (h, w) float32.
     """
-    p = confidence.astype(np.float32)
-    rgb = guide.astype(np.float32) / 255  # float32 is enough: + eps I keeps every covariance well conditioned
-    r, g, b = (rgb[..., i] for i in range(3))  # red, green, blue
-    means = _box(np.dstack([r, g, b, p, r * r, r * g, r * b, g * g, g * b, b * b, r * p, g * p, b * p]), radius)
-    mr, mg, mb, mp = (means[..., i] for i in range(4))
-    rr, rg, rb = means[..., 4] - mr * mr + eps, means[..., 5] - mr * mg, means[..., 6] - mr * mb
-    gg, gb, bb = means[..., 7] - mg * mg + eps, means[..., 8] - mg * mb, means[..., 9] - mb * mb + eps
-    cr, cg, cb = means[..., 10] - mr * mp, means[..., 11] - mg * mp, means[..., 12] - mb * mp
+    # float32 is enough (+ eps I keeps every covariance well conditioned); one plane per array, each
+    # box filtered alone: about twice as fast as a 13-channel stack, whose planes are strided
+    p = np.ascontiguousarray(confidence, np.float32)
+    r, g, b = cv2.split(guide.astype(np.float32) * np.float32(1 / 255))  # red, green, blue
+
+    def box(a: np.ndarray) -> np.ndarray:
+        return _box(a, radius)
+
+    mr, mg, mb, mp = box(r), box(g), box(b), box(p)
+    rr, rg, rb = box(r * r) - mr * mr + eps, box(r * g) - mr * mg, box(r * b) - mr * mb
+    gg, gb, bb = box(g * g) - mg * mg + eps, box(g * b) - mg * mb, box(b * b) - mb * mb + eps
+    cr, cg, cb = box(r * p) - mr * mp, box(g * p) - mg * mp, box(b * p) - mb * mp
     # the window's colour covariance (+ eps I) inverted by its cofactors: a 3x3 solve per pixel
     i_rr, i_rg, i_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
     i_gg, i_gb, i_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
-    det = rr * i_rr + rg * i_rg + rb * i_rb
-    a_r = (i_rr * cr + i_rg * cg + i_rb * cb) / det
-    a_g = (i_rg * cr + i_gg * cg + i_gb * cb) / det
-    a_b = (i_rb * cr + i_gb * cg + i_bb * cb) / det
-    offset = mp - a_r * mr - a_g * mg - a_b * mb
-    averaged = _box(np.dstack([a_r, a_g, a_b, offset]), radius)
-    return np.ascontiguousarray(averaged[..., :3]), np.ascontiguousarray(averaged[..., 3])
+    inverse_det = 1 / (rr * i_rr + rg * i_rg + rb * i_rb)
+    a_r = (i_rr * cr + i_rg * cg + i_rb * cb) * inverse_det
+    a_g = (i_rg * cr + i_gg * cg + i_gb * cb) * inverse_det
+    a_b = (i_rb * cr + i_gb * cg + i_bb * cb) * inverse_det
+    return box(cv2.merge([a_r, a_g, a_b])), box(mp - a_r * mr - a_g * mg - a_b * mb)
 
 
 def guided_upsample(confidence: np.ndarray, working_image: np.ndarray, photo: np.ndarray,
