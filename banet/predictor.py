@@ -118,7 +118,7 @@ class Predictor:
     `input_size` is the long side the image is resized to before inference (default: the weights'
     `input_size`, set by training); outputs are resized back to the input's resolution, the
     confidence by `upsampling`: "bilinear" (default) or "guided" (a guided filter puts its edges on
-    the photo's edges, for 1.5-3 ms more per call at 600x800; `banet.upsampling`). `backend` ("auto",
+    the photo's edges, for about 1-3 ms more per call at 600x800; `banet.upsampling`). `backend` ("auto",
     "onnxruntime", "torch") applies to a BANet model: "auto" runs ONNX Runtime on a CPU and
     PyTorch on a GPU (`banet.backends.make_backend`).
 
