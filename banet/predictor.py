@@ -13,7 +13,7 @@ from .backends import Backend, make_backend
 from .gradients import Gradients, map_gradients, photo_gradients
 from .image_io import ImageInput, load_rgb, working_size
 from .model import BANet, PAD_MULTIPLE
-from .upsampling import UPSAMPLING, GuidedFilter, guided_upsample, upsample
+from .upsampling import UPSAMPLING, GuidedFilter, guided_filter, guided_upsample, upsample
 
 
 @dataclass
@@ -130,13 +130,11 @@ class Predictor:
     def __init__(self, model: BANet | Backend, *, device: str = "auto", backend: str = "auto",
                  input_size: int | None = None, threshold: float = 0.5, batch_size: int = 8,
                  upsampling: str = UPSAMPLING[0]) -> None:
-        if upsampling not in UPSAMPLING:
-            raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLING)}, not {upsampling!r}")
+        self.guide = guided_filter(upsampling)
         self.backend: Backend = make_backend(model, backend, device) if isinstance(model, BANet) else model
         self.input_size = input_size or self.backend.input_size
         self.threshold = threshold
         self.batch_size = batch_size
-        self.guide = GuidedFilter() if upsampling == "guided" else None
 
     def __call__(self, image: ImageInput) -> Prediction:
         return self.predict_batch([image])[0]

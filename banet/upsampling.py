@@ -25,6 +25,13 @@ class GuidedFilter:
     eps: float = 1e-3  # regularisation, with RGB in [0, 1]: larger keeps the map smoother across weak edges
 
 
+def guided_filter(upsampling: str) -> GuidedFilter | None:
+    """The filter an `upsampling` name asks for: None for "bilinear"; ValueError for an unknown name."""
+    if upsampling not in UPSAMPLING:
+        raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLING)}, not {upsampling!r}")
+    return GuidedFilter() if upsampling == "guided" else None
+
+
 def upsample(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of a map in [0,1] to size=(h, w), clipped to [0,1]: in float32 the weights of
     cv2's convex combination can sum to 1 + 1e-7 (PFCN test 00864 had confidence 1.0000001)."""
@@ -83,7 +90,7 @@ def guided_upsample(confidence: np.ndarray, working_image: np.ndarray, photo: np
                                cv2.resize(working_image, grid, interpolation=cv2.INTER_AREA),
                                params.radius, params.eps)
     size = photo.shape[1], photo.shape[0]
-    weighted = cv2.resize(a, size)  # in place from here: fresh full-size arrays cost page faults
+    weighted = cv2.resize(a, size)  # in place where it can be: every fresh full-size array costs page faults
     cv2.multiply(weighted, photo, dst=weighted, dtype=cv2.CV_32F)
     out = cv2.resize(b, size)
     out += cv2.transform(weighted, np.full((1, 3), 1 / 255, np.float32))

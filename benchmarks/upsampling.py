@@ -29,9 +29,8 @@ def domains(sources: Sources, limit: int) -> dict[str, Iterator[Pair]]:
     def seeded(name: str) -> np.random.Generator:
         return np.random.default_rng(list(f"dev-{name}".encode()))
 
-    pfcn = seeded("pfcn-train")
     built = {
-        "pfcn-train": iter(sources.cast("pfcn", pfcn, min(limit, len(sources.pfcn)))),
+        "pfcn-train": iter(sources.cast("pfcn", seeded("pfcn-train"), min(limit, len(sources.pfcn)))),
         "ccp-train": ccp_full(sources, seeded("ccp-train")),
         "small-person": small_person(sources, seeded("small-person")),
         "group": group(sources, seeded("group")),

@@ -69,7 +69,7 @@ def test_an_unknown_upsampling_is_refused(fitted_model):
 
 def test_the_app_serves_guided_masks_when_the_operator_asks(pfcn_pairs):
     assert parse_args([]).upsampling == "bilinear"
-    with pytest.raises(ValueError, match="--upsampling must be one of bilinear, guided"):
+    with pytest.raises(ValueError, match="upsampling must be one of bilinear, guided"):
         Settings(upsampling="bicubic")
     photo, _ = pfcn_pairs[0]
     guided = Predictors(upsampling=parse_args(["--upsampling", "guided"]).upsampling)(DEFAULT_MODEL)(photo)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from banet import DEFAULT_MODEL
-from banet.upsampling import UPSAMPLING
+from banet.upsampling import UPSAMPLING, guided_filter
 
 from .disk import MB
 
@@ -45,8 +45,7 @@ class Settings:
         if self.allow_server_folders and not is_loopback(self.host):
             raise ValueError(f"--allow-server-folders is refused when binding to {self.host}: it lets every "
                              "client read and overwrite this machine's folders; bind to 127.0.0.1")
-        if self.upsampling not in UPSAMPLING:
-            raise ValueError(f"--upsampling must be one of {', '.join(UPSAMPLING)}")
+        guided_filter(self.upsampling)  # ValueError for an unknown name
         if self.max_side < 256:
             raise ValueError("--max-side must be at least 256")
 
