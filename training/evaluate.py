@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from banet import DEFAULT_MODEL, Predictor, WeightsError, count_parameters, load_model
 from banet.metrics import evaluate_pair, false_positive_area
+from banet.backends import make_backend
 from banet.masks import person
 from banet.upsampling import UPSAMPLING
 from data_tools.atomic import write_text
@@ -154,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         models = {str(w): load_model(w, device=args.device) for w in args.weights}
     except (DatasetError, WeightsError) as e:
         parser.error(str(e))
+    backends = {name: make_backend(model, device=args.device) for name, model in models.items()}  # one per model
     predictors = {name if len(args.upsampling) == 1 else f"{name}, {way}":
-                  (model, Predictor(model, device=args.device, input_size=args.input_size, batch_size=1, upsampling=way))
+                  (model, Predictor(backends[name], input_size=args.input_size, batch_size=1, upsampling=way))
                   for name, model in models.items() for way in args.upsampling}
     summaries, per_image = [], {}
     for domain, dataset in datasets.items():
