@@ -5,13 +5,15 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from banet import DEFAULT_MODEL
 from banet.masks import person
 from data_tools.dataset import Dataset
 from training import evaluate
 from training.composite import person_box
-from training.suite import DOMAINS, LANDSCAPE, build_suite
+from training.config import DATA_ROOT
+from training.suite import DOMAINS, LANDSCAPE, Sources, build_suite
 
 
 def masks(folder) -> list[np.ndarray]:
@@ -51,6 +53,22 @@ def test_a_second_build_gives_the_same_pixels(suite, tmp_path):
         for sample in list(first)[:10]:
             assert (first.read_mask(sample) == second.read_mask(second[sample.id])).all()
             assert first.image_path(sample).read_bytes() == second.image_path(second[sample.id]).read_bytes()
+
+
+@pytest.mark.skipif(not (DATA_ROOT / "ccp").is_dir(), reason="needs ../shared/data")
+def test_the_photo_pools_read_only_the_photos_drawn(monkeypatch):
+    """The training pools (1,290 PFCN photos, CCP's other people) are held as file lists: benchmarks/upsampling.py
+    draws 100 of each without decoding the rest into memory."""
+    reads = []
+    read_image = Dataset.read_image
+    monkeypatch.setattr(Dataset, "read_image", lambda self, sample: reads.append(sample.id) or read_image(self, sample))
+    held_out, training = Sources(DATA_ROOT), Sources(DATA_ROOT, held_out=False)
+    assert (len(held_out.pfcn), len(training.pfcn)) == (264, 1290)
+    assert len(held_out.ccp) == 150 and len(training.ccp) == 703 - 150
+    assert not {s.id for s in held_out.ccp.samples} & {s.id for s in training.ccp.samples}
+    assert reads == []
+    drawn = training.cast("pfcn", np.random.default_rng(0), 5)
+    assert len(drawn) == len(reads) == 5 and drawn[0][0].shape[:2] == drawn[0][1].shape
 
 
 def test_evaluate_suite_prints_one_row_per_domain(suite, tmp_path, capsys):

@@ -5,6 +5,8 @@ Boxes are (top, left, bottom, right) in pixels, bottom/right exclusive, floats a
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -51,7 +53,7 @@ def cover_box(shape: tuple[int, ...], size: tuple[int, int], zoom: float = 1.0,
     return top, left, top + bh, left + bw
 
 
-def random_crop(photos: list[np.ndarray], size: tuple[int, int], rng: np.random.Generator,
+def random_crop(photos: Sequence[np.ndarray], size: tuple[int, int], rng: np.random.Generator,
                 max_zoom: float) -> np.ndarray:
     """A crop of a random photo of the list at size=(h, w): its covering box shrunk by a zoom in
     [1, max_zoom], at a random place."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property, partial
 from pathlib import Path
 
@@ -57,8 +57,37 @@ PFCN_TRAIN = Path("pfcn") / "train"
 Pair = tuple[np.ndarray, np.ndarray]  # (RGB image, mask 0..255)
 
 
+class Pairs(Sequence[Pair]):
+    """A dataset's samples as (photo, mask) pairs, each read from disk when indexed: a pool of
+    1,290 PFCN training photos costs nothing until the few drawn from it are read."""
+
+    def __init__(self, dataset: Dataset, keep: Callable[[str], bool] = lambda sample_id: True) -> None:
+        self.dataset = dataset
+        self.samples = [s for s in sorted(dataset, key=lambda s: s.id) if keep(s.id)]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> Pair:
+        sample = self.samples[index]
+        return self.dataset.read_image(sample), self.dataset.read_mask(sample)
+
+
+class Photos(Sequence[np.ndarray]):
+    """Photo files read when indexed."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return load_rgb(self.paths[index])
+
+
 class Sources:
-    """The held-out photos the built domains draw on, each kind read once when first needed;
+    """The held-out photos the built domains draw on, each read when drawn;
     `held_out=False`: the training photos instead (CCP's other people, PFCN train, the other
     scenes), for choices that must not look at the suite (benchmarks/upsampling.py)."""
 
@@ -67,27 +96,24 @@ class Sources:
         self.held_out = held_out
 
     @cached_property
-    def ccp(self) -> list[Pair]:
+    def ccp(self) -> Pairs:
         """The held-out CCP photos (or the others): one person each, full body."""
-        ccp = Dataset.open(self.data_root / "ccp")
         keep = held_out_ids(self.data_root / "ccp")
-        return [(ccp.read_image(s), ccp.read_mask(s)) for s in sorted(ccp, key=lambda s: s.id)
-                if (s.id in keep) == self.held_out]
+        return Pairs(Dataset.open(self.data_root / "ccp"), lambda sample_id: (sample_id in keep) == self.held_out)
 
     @cached_property
-    def pfcn(self) -> list[Pair]:
+    def pfcn(self) -> Pairs:
         """The PFCN test portraits (or the training ones): head and shoulders, cut by the photo's bottom edge."""
-        pfcn = Dataset.open(self.data_root / (PFCN_TEST if self.held_out else PFCN_TRAIN))
-        return [(pfcn.read_image(s), pfcn.read_mask(s)) for s in sorted(pfcn, key=lambda s: s.id)]
+        return Pairs(Dataset.open(self.data_root / (PFCN_TEST if self.held_out else PFCN_TRAIN)))
 
     @cached_property
-    def backgrounds(self) -> list[np.ndarray]:
-        return [load_rgb(p) for p in background_paths(self.data_root / "backgrounds", held_out=self.held_out)]
+    def backgrounds(self) -> Photos:
+        return Photos(background_paths(self.data_root / "backgrounds", held_out=self.held_out))
 
     def background(self, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
         return random_crop(self.backgrounds, size, rng, 1.6)
 
-    def cast(self, people: str, rng: np.random.Generator, count: int | None) -> list[Pair]:
+    def cast(self, people: str, rng: np.random.Generator, count: int | None) -> Sequence[Pair]:
         """The people of source `people` ("ccp" or "pfcn"): all in order, or `count` drawn at random."""
         pairs = getattr(self, people)
         if count is None:
