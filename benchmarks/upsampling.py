@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     filters = args.guided or [GuidedFilter()]
     methods = {"bilinear": None, **{f"guided {f.scale:g}, {f.radius}, {f.eps:g}": f for f in filters}}
-    predictor = Predictor(load_model(args.weights), batch_size=1)
+    # guided: the Predictor keeps the working image, which every guided row reads; bilinear is redone below
+    predictor = Predictor(load_model(args.weights), batch_size=1, upsampling="guided")
     columns = []
     scores: dict[str, list[str]] = {name: [] for name in methods}
     for domain, pairs in domains(Sources(DATA_ROOT, held_out=False), args.limit).items():

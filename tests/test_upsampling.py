@@ -7,6 +7,8 @@ from banet import DEFAULT_MODEL, Predictor, load_model
 from banet.metrics import boundary_f_score, foreground_iou
 from banet.predictor import shrink
 from banet.upsampling import GuidedFilter, guided_upsample, upsample
+from benchmarks import upsampling as upsampling_benchmark
+from training.config import DATA_ROOT
 from workbench.models import Predictors
 from workbench.settings import Settings, parse_args
 
@@ -76,3 +78,17 @@ def test_the_app_serves_guided_masks_when_the_operator_asks(pfcn_pairs):
     bilinear = Predictors()(DEFAULT_MODEL)(photo)
     assert np.array_equal(guided.working_confidence, bilinear.working_confidence)  # the same network output
     assert 0.001 < np.mean(guided.mask != bilinear.mask) < 0.02  # moved along the edges only
+
+
+@pytest.mark.skipif(not (DATA_ROOT / "ccp").is_dir(), reason="needs ../shared/data")
+def test_the_parameter_benchmark_scores_both_upsamplings_on_training_photos(capsys):
+    """`python -m benchmarks.upsampling` (where GuidedFilter's defaults were chosen) runs end to end: once it
+    broke because the Predictor keeps the working image only when it upsamples with the guided filter."""
+    upsampling_benchmark.main(["--limit", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in lines[3:]}
+    assert list(rows) == ["bilinear", "guided 0.5, 2, 0.001"]
+    assert lines[1].count("(2)") == 7  # seven domains of two photos each
+    for cells in rows.values():
+        iou, boundary_f = (float(v) for v in cells[0].split(" / "))  # pfcn-train: PFCN portraits the model knows
+        assert iou > 90 and 20 < boundary_f <= 100
