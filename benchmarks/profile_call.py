@@ -2,7 +2,8 @@
 
 Times each stage of `Predictor.__call__` with the same functions it uses (decoding, shrinking,
 batch preparation, the network, upsampling), then the whole call from an array and from a file,
-on the default backend; stages are timed in interleaved rounds. PHOTO defaults to matplotlib's grace_hopper.jpg
+on the default backend, and the Sobel fields a result computes when read (Inspect's two gradient
+panels, the gradient-alignment metric); stages are timed in interleaved rounds. PHOTO defaults to matplotlib's grace_hopper.jpg
 (512x600). A benchmark, not a test.
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ def stages(predictor: Predictor, photo: Path) -> dict[str, Callable[[], object]]
     h, w = size
     guided = Predictor(predictor.backend, input_size=predictor.input_size, batch_size=1, upsampling="guided")
     shrunk = shrink(rgb, size)
+    result = predictor(rgb)
     return {
         "decode the file (load_rgb)": lambda: load_rgb(photo),
         "shrink to the working size": lambda: shrink(rgb, size),
@@ -45,6 +47,8 @@ def stages(predictor: Predictor, photo: Path) -> dict[str, Callable[[], object]]
         "whole call, array in, mask out": lambda: predictor(rgb).mask,
         "whole call, array in, mask out, guided upsampling": lambda: guided(rgb).mask,
         "whole call, file in, mask out": lambda: predictor(photo).mask,
+        "Sobel field of the photo (read: image_gradient)": lambda: result.image_gradient,
+        "Sobel field of the confidence (read: prediction_gradient)": lambda: result.prediction_gradient,
     }
 
 

@@ -59,3 +59,21 @@ def test_total_loss_terms_follow_the_weights_and_switches(pfcn_pairs):
     assert pretrain.refine == 0 and torch.isclose(pretrain.total, 0.6 * terms.segmentation + 0.3 * terms.boundary)
     base = BANetLoss()(BANet(boundary_attention=False)(image), image, mask, band)
     assert base.boundary == 0
+
+
+def test_the_metrics_sobel_is_the_refine_losss_sobel(pfcn_pairs):
+    """The views and metrics take NumPy arrays through OpenCV; the loss runs `SobelGradient` on tensors.
+    Both give the same gradients of a real photo's normalised luma, of a soft map and of a 0/255 mask."""
+    from banet.gradients import SobelGradient, map_gradients, normalize_gray, photo_gradients
+
+    rgb, mask = pfcn_pairs[0]
+    soft = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), 3)
+    sobel = SobelGradient()
+    with torch.inference_mode():
+        pairs = [(photo_gradients(rgb), sobel(normalize_gray(to_tensor(rgb)))),
+                 (map_gradients(soft), sobel(to_tensor(soft))), (map_gradients(mask), sobel(to_tensor(mask)))]
+    for fast, reference in pairs:
+        assert fast.gx.shape == reference.gx.shape == (1, 1, *mask.shape)
+        assert reference.magnitude.max() > 0.1  # real edges, not an empty comparison
+        for a, b in zip(fast, reference):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
