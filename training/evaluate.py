@@ -22,9 +22,9 @@ import torch
 from tqdm import tqdm
 
 from banet import DEFAULT_MODEL, Predictor, WeightsError, count_parameters, load_model
-from banet.metrics import evaluate_pair, false_positive_area
 from banet.backends import make_backend
 from banet.masks import person
+from banet.metrics import evaluate_pair, false_positive_area
 from banet.upsampling import UPSAMPLING
 from data_tools.atomic import write_text
 from data_tools.dataset import Dataset, DatasetError, Sample
